@@ -1,0 +1,33 @@
+# `make test` and `make demo` each set up .venv first (idempotent: reinstalls only when
+# pyproject.toml or constraints.txt change). Every version pin lives in constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test demo bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch torchvision
+	$(PIP) -e ".[dev,lava]"
+	$(PIP) --no-deps --ignore-requires-python spikingjelly lava-nc lava-dl
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q -n 2
+
+demo: setup
+	$(BIN)/scadeploy demo
+
+bench: setup
+	$(BIN)/python benchmarks/bench_vgg16.py
+
+lint: setup
+	$(BIN)/ruff check scadeploy tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Backends: IR -> artifact, artifact -> runner. `torch_ref` is the oracle."""

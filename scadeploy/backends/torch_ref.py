@@ -1,0 +1,141 @@
+"""The torch reference executor: an interpreter over the IR, the oracle for every other backend.
+
+Values are `[T, N, ...]` tensors, except that a direct-encoded input and everything computed
+from it before the first neuron stays one static `[N, ...]` frame (the same at every step), so
+the first layers run once instead of T times. Runs in any float dtype; float64 removes
+summation-order ties when two graphs that should agree are compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from scadeploy.ir.graph import Encoding, Graph, Node, NeuronAttrs, NeuronKind, Op
+
+
+@dataclass
+class Value:
+    tensor: torch.Tensor
+    static: bool  # True: one [N, ...] frame shared by every step; False: [T, N, ...] (or untimed)
+    timed: bool = True
+
+
+@dataclass
+class RunResult:
+    """Logits `[N, classes]` and, when recorded, each neuron's spikes `[T, N, ...]`."""
+
+    logits: torch.Tensor
+    spikes: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def neuron_step(a: NeuronAttrs, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of the neuron of NeuronAttrs' docstring; returns (spike, new v)."""
+    v_reset = 0.0 if a.v_reset is None else a.v_reset
+    if a.kind is NeuronKind.IF:
+        h = v + x
+    elif a.decay_input:
+        h = v + (x - (v - v_reset)) / a.tau
+    else:
+        h = v - (v - v_reset) / a.tau + x
+    spike = (h - a.v_threshold >= 0).to(h.dtype)
+    if a.v_reset is None:
+        v_next = h - spike * a.v_threshold
+    else:
+        v_next = spike * a.v_reset + (1.0 - spike) * h
+    return spike, v_next
+
+
+def run_neuron(a: NeuronAttrs, x_seq: torch.Tensor) -> torch.Tensor:
+    """Multi-step neuron on `[T, N, ...]` from the reset state; returns spikes `[T, N, ...]`."""
+    v = torch.full_like(x_seq[0], 0.0 if a.v_reset is None else a.v_reset)
+    spikes = []
+    for x in x_seq:
+        s, v = neuron_step(a, x, v)
+        spikes.append(s)
+    return torch.stack(spikes)
+
+
+def _per_frame(fn: Callable[[torch.Tensor], torch.Tensor], value: Value) -> Value:
+    """Apply a stateless op to every frame, folding T into the batch (one call on T*N)."""
+    t = value.tensor
+    if value.static or not value.timed:
+        return Value(fn(t), value.static, value.timed)
+    out = fn(t.flatten(0, 1))
+    return Value(out.reshape(t.shape[0], t.shape[1], *out.shape[1:]), False)
+
+
+def _apply(node: Node, args: list[Value], timesteps: int, params: dict[str, torch.Tensor]) -> Value:
+    a = node.attrs
+    op = node.op
+    if op is Op.CONV2D:
+        return _per_frame(
+            lambda t: F.conv2d(t, params["weight"], params.get("bias"), a.stride, a.padding, a.dilation, a.groups),
+            args[0],
+        )
+    if op is Op.LINEAR:
+        return _per_frame(lambda t: F.linear(t, params["weight"], params.get("bias")), args[0])
+    if op is Op.BATCHNORM:
+        return _per_frame(
+            lambda t: F.batch_norm(
+                t, params["running_mean"], params["running_var"], params["weight"], params["bias"], False, 0.0, a.eps
+            ),
+            args[0],
+        )
+    if op is Op.MAXPOOL:
+        return _per_frame(lambda t: F.max_pool2d(t, a.kernel_size, a.stride, a.padding), args[0])
+    if op is Op.AVGPOOL:
+        return _per_frame(lambda t: F.avg_pool2d(t, a.kernel_size, a.stride, a.padding), args[0])
+    if op is Op.FLATTEN:
+        return _per_frame(lambda t: t.flatten(1), args[0])
+    if op is Op.NEURON:
+        x = args[0]
+        seq = x.tensor.expand(timesteps, *x.tensor.shape) if x.static else x.tensor
+        return Value(run_neuron(a, seq), False)
+    if op is Op.ADD:
+        if all(v.static for v in args):
+            return Value(sum(v.tensor for v in args), True)
+        return Value(sum(v.tensor for v in args), False, args[0].timed)
+    if op is Op.MEAN_OVER_TIME:
+        x = args[0]
+        return Value(x.tensor if x.static else x.tensor.mean(0), False, timed=False)
+    if op is Op.OUTPUT:
+        x = args[0]
+        return Value(x.tensor if (x.static or not x.timed) else x.tensor.mean(0), False, timed=False)
+    raise NotImplementedError(f"torch_ref has no rule for op {op.value}")  # verify() rules this out
+
+
+def run_graph(
+    graph: Graph, x: torch.Tensor, *, record: bool = False, dtype: torch.dtype = torch.float32
+) -> RunResult:
+    """Run the graph on `x` (`[N, ...]` for direct encoding, `[T, N, ...]` for a sequence)."""
+    inp = graph.input
+    static = inp.attrs.encoding is Encoding.DIRECT
+    values: dict[str, Value] = {inp.name: Value(x.to(dtype), static)}
+    spikes: dict[str, torch.Tensor] = {}
+    last_use = {name: i for i, n in enumerate(graph.nodes) for name in n.inputs}
+    with torch.no_grad():
+        for i, node in enumerate(graph.nodes[1:], start=1):
+            params = {k: p.to(dtype=dtype, device=x.device) for k, p in node.params.items()}
+            values[node.name] = _apply(node, [values[n] for n in node.inputs], graph.timesteps, params)
+            if record and node.op is Op.NEURON:
+                spikes[node.name] = values[node.name].tensor
+            for name in node.inputs:
+                if last_use[name] == i:
+                    del values[name]
+    return RunResult(values[graph.output.name].tensor, spikes)
+
+
+class TorchReference(torch.nn.Module):
+    """An `nn.Module` view of an IR graph (forward returns logits), for code that wants a module."""
+
+    def __init__(self, graph: Graph, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.graph = graph
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_graph(self.graph, x, dtype=self.dtype).logits

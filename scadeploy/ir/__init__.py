@@ -1,0 +1,1 @@
+"""The IR: ops, graphs, shape rules, the verifier, the frontend and the passes."""

@@ -1,0 +1,39 @@
+"""Reference SNN architectures built from spikingjelly 2.0 multi-step layers, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from scadeploy.errors import UnsupportedError
+from scadeploy.models.common import NEURON_KINDS, MeanOverTime, PrunableUnit, make_neuron
+from scadeploy.models.digits import digits_net
+from scadeploy.models.resnet import resnet18
+from scadeploy.models.vgg import vgg16
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "digits": digits_net,
+    "vgg16": vgg16,
+    "resnet18": resnet18,
+}
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    """Instantiate a reference model; unknown names list the known ones."""
+    if name not in MODELS:
+        raise UnsupportedError(f"unknown model '{name}'", f"choose one of {', '.join(MODELS)}")
+    try:
+        return MODELS[name](**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UnsupportedError(f"cannot build model '{name}' with {kwargs}: {exc}") from exc
+
+
+def encode_direct(images: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """Direct encoding: the analog frame [N, ...] repeated at every step -> [T, N, ...]."""
+    return images.unsqueeze(0).expand(timesteps, *images.shape)
+
+
+__all__ = ["MODELS", "NEURON_KINDS", "MeanOverTime", "PrunableUnit", "build_model", "encode_direct",
+           "make_neuron"]

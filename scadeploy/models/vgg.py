@@ -1,0 +1,67 @@
+"""Spiking VGG-16-BN for 32x32 inputs, as in the SCA paper: 13 prunable conv units, 3 linear layers."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from spikingjelly.activation_based import layer
+from torch import nn
+
+from scadeploy.models.common import MeanOverTime, PrunableUnit, conv_bn_neuron, make_neuron
+
+VGG16_CONFIG: tuple[int | str, ...] = (
+    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",
+)
+
+
+class SpikingVGG(nn.Module):
+    """VGG with BN and IF/LIF neurons; the classifier reads the time-mean of the last spikes."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
+                 widths: list[int] | None = None, hidden: int = 512, neuron: str = "if",
+                 tau: float = 2.0, v_threshold: float = 1.0, v_reset: float | None = 0.0,
+                 config: tuple[int | str, ...] = VGG16_CONFIG) -> None:
+        super().__init__()
+        neuron_args = dict(kind=neuron, tau=tau, v_threshold=v_threshold, v_reset=v_reset)
+        default_widths = [c for c in config if c != "M"]
+        widths = list(widths) if widths is not None else default_widths
+        if len(widths) != len(default_widths):
+            raise ValueError(f"widths needs {len(default_widths)} entries, got {len(widths)}")
+        modules: OrderedDict[str, nn.Module] = OrderedDict()
+        channels, size, conv_index, pool_index = in_channels, input_size, 0, 0
+        self._units: list[PrunableUnit] = []
+        for item in config:
+            if item == "M":
+                pool_index += 1
+                modules[f"pool{pool_index}"] = layer.MaxPool2d(2, 2, step_mode="m")
+                size //= 2
+                continue
+            conv_index += 1
+            modules.update(conv_bn_neuron(str(conv_index), channels, widths[conv_index - 1], neuron_args))
+            self._units.append(PrunableUnit(f"features.conv{conv_index}", f"features.bn{conv_index}",
+                                            f"features.sn{conv_index}"))
+            channels = widths[conv_index - 1]
+        modules["flatten"] = layer.Flatten(step_mode="m")
+        self.features = nn.Sequential(modules)
+        self.classifier = nn.Sequential(OrderedDict([
+            ("fc1", layer.Linear(channels * size * size, hidden, bias=False, step_mode="m")),
+            ("bn1", layer.BatchNorm1d(hidden, step_mode="m")),
+            ("sn1", make_neuron(**neuron_args)),
+            ("fc2", layer.Linear(hidden, hidden, bias=False, step_mode="m")),
+            ("bn2", layer.BatchNorm1d(hidden, step_mode="m")),
+            ("sn2", make_neuron(**neuron_args)),
+        ]))
+        self.mean = MeanOverTime()
+        self.head = nn.Linear(hidden, num_classes)
+
+    def prunable_units(self) -> list[PrunableUnit]:
+        return list(self._units)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """[T, N, C, H, W] -> logits [N, classes]."""
+        return self.head(self.mean(self.classifier(self.features(x_seq))))
+
+
+def vgg16(**kwargs) -> SpikingVGG:
+    return SpikingVGG(**kwargs)
