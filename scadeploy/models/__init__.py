@@ -19,6 +19,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
 }
 
+# The constructor argument that takes the widths of the prunable units, in prunable_units() order.
+MODEL_WIDTH_ARG: dict[str, str] = {"digits": "widths", "vgg16": "widths", "resnet18": "block_widths"}
+
 
 def build_model(name: str, **kwargs) -> nn.Module:
     """Instantiate a reference model; unknown names list the known ones."""
@@ -35,5 +38,5 @@ def encode_direct(images: torch.Tensor, timesteps: int) -> torch.Tensor:
     return images.unsqueeze(0).expand(timesteps, *images.shape)
 
 
-__all__ = ["MODELS", "NEURON_KINDS", "MeanOverTime", "PrunableUnit", "build_model", "encode_direct",
+__all__ = ["MODELS", "MODEL_WIDTH_ARG", "NEURON_KINDS", "MeanOverTime", "PrunableUnit", "build_model", "encode_direct",
            "make_neuron"]

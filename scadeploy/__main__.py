@@ -1,0 +1,3 @@
+from scadeploy.cli import main
+
+main()

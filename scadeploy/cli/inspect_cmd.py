@@ -1,0 +1,66 @@
+"""`scadeploy inspect`: what a checkpoint holds and what stripping it would give."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from scadeploy.checkpoint import load_checkpoint
+from scadeploy.cli.common import console, echo_json, handles_errors, json_option
+from scadeploy.compiler import _cost_summary
+from scadeploy.ir.format import format_graph
+from scadeploy.ir.passes.strip_channels import strip_channels
+from scadeploy.ir.trace import trace_model
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}"
+
+
+def _table(summary: dict, kept_masked: int) -> Table:
+    table = Table(title="channels, parameters and dense MACs (per sample and time step)")
+    for col in ("layer", "channels kept/total", "masked", "params before", "params after", "MACs before",
+                "MACs after"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for row in summary["layers"]:
+        table.add_row(row["layer"], f"{row['channels_after']}/{row['channels_before']}", str(row["masked"]),
+                      _fmt(row["params_before"]), _fmt(row["params_after"]), _fmt(row["dense_macs_before"]),
+                      _fmt(row["dense_macs_after"]))
+    p, m = summary["params"], summary["dense_macs_per_step"]
+    table.add_row("total", "", "", _fmt(p["before"]), _fmt(p["after"]), _fmt(m["before"]), _fmt(m["after"]),
+                  style="bold")
+    if kept_masked:
+        table.caption = f"{kept_masked} masked channels are kept because they are not provably silent"
+    return table
+
+
+@click.command("inspect")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--graph", "show_graph", is_flag=True, help="Also print the IR, one line per node.")
+@json_option
+@handles_errors
+def command(checkpoint: str, show_graph: bool, as_json: bool) -> None:
+    """Show per layer the channels a checkpoint keeps, and parameters and dense MACs before/after stripping.
+
+    \b
+    Example:
+      scadeploy inspect digits.pt
+      scadeploy inspect digits.pt --json | jq .params
+    """
+    ckpt = load_checkpoint(checkpoint)
+    masked = trace_model(ckpt.build(), ckpt.input_shape, ckpt.timesteps)
+    stripped, report = strip_channels(masked, ckpt.masks)
+    summary = _cost_summary(masked, stripped, report)
+    info = {"checkpoint": checkpoint, "arch": ckpt.arch, "timesteps": ckpt.timesteps,
+            "input_shape": list(ckpt.input_shape), "num_classes": ckpt.num_classes, "meta": ckpt.meta}
+    if as_json:
+        echo_json(info | summary | {"kept_masked_channels": report.to_dict()["kept_masked_channels"]})
+        return
+    out = console()
+    out.print(f"[bold]{checkpoint}[/]: {ckpt.arch['name']}, T={ckpt.timesteps}, input "
+                  f"{'x'.join(map(str, ckpt.input_shape))}, {ckpt.num_classes} classes")
+    out.print(_table(summary, len(report.kept)))
+    for kept in report.kept[:10]:
+        out.print(f"kept {kept.layer}[{kept.channel}]: {kept.reason}")
+    if show_graph:
+        out.print(format_graph(masked), markup=False, highlight=False)
