@@ -35,7 +35,8 @@ def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
     return model
 
 
-def random_masks(model: nn.Module, keep_ratio: float, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def random_masks(model: nn.Module, keep_ratio: float,
+                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """Keep round(keep_ratio * C) random channels (at least one) of every prunable layer."""
     modules = dict(model.named_modules())
     masks = {}

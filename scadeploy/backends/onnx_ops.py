@@ -68,7 +68,7 @@ class OnnxBuilder:
         return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
 
 
-def tensor_info(name: str, dims: list[int | str]) -> onnx.ValueInfoProto:
+def tensor_info(name: str, dims: list[int | str | None]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
 
 
@@ -107,8 +107,12 @@ def initial_v(a: NeuronAttrs) -> float:
 
 
 def neuron_step(b: OnnxBuilder, name: str, a: NeuronAttrs, x: str, v: str | None, prefix: str,
-                want_v: bool = True) -> tuple[str, str | None]:
+                want_v: bool = True, spike_name: str | None = None, v_name: str | None = None,
+                ) -> tuple[str, str | None]:
     """Emit one neuron step; returns (spike, new v). `v=None` means the reset state (first step).
+
+    Helper tensors are named `{prefix}.h` etc.; the spike and the new v default to
+    `{prefix}.spike` and `{prefix}.v`.
 
     The float operations and their order are those of `torch_ref.neuron_step`, so results match
     bit for bit. Where v is the constant reset value the no-op arithmetic is skipped: 0 + y, y - 0
@@ -147,10 +151,10 @@ def neuron_step(b: OnnxBuilder, name: str, a: NeuronAttrs, x: str, v: str | None
             kept = b.op("Sub", [v, decay], f"{prefix}.leaked")
             h = b.op("Add", [kept, x], f"{prefix}.h")
     fired = b.op("GreaterOrEqual", [h, b.const(f"{name}.v_threshold", float(a.v_threshold))], f"{prefix}.fired")
-    spike = b.op("Cast", [fired], f"{prefix}.spike", to=TensorProto.FLOAT)
+    spike = b.op("Cast", [fired], spike_name or f"{prefix}.spike", to=TensorProto.FLOAT)
     if not want_v:
         return spike, None
     if a.soft_reset:
         lowered = b.op("Sub", [h, f"{name}.v_threshold"], f"{prefix}.h_minus_th")
-        return spike, b.op("Where", [fired, lowered, h], f"{prefix}.v")
-    return spike, b.op("Where", [fired, v_reset(), h], f"{prefix}.v")
+        return spike, b.op("Where", [fired, lowered, h], v_name or f"{prefix}.v")
+    return spike, b.op("Where", [fired, v_reset(), h], v_name or f"{prefix}.v")

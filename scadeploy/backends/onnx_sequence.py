@@ -118,6 +118,6 @@ def build_sequence_model(graph: Graph, opset: int, expose_spikes: bool = False) 
             b.op("Identity", [mean], LOGITS)
     outputs = [tensor_info(LOGITS, [BATCH, *graph.output.shape])]
     if expose_spikes:
-        outputs += [tensor_info(n.name, [t * BATCH if False else f"T*{BATCH}", *n.shape]) for n in graph.of_op(Op.NEURON)]
+        outputs += [tensor_info(n.name, [None, *n.shape]) for n in graph.of_op(Op.NEURON)]
     doc = f"scadeploy sequence layout: T={t} unrolled, T folded into the batch for stateless ops"
     return b.model("scadeploy_sequence", inputs, outputs, doc)

@@ -226,10 +226,10 @@ def trace_model(model: nn.Module, input_shape: Shape, timesteps: int,
                 if any(n.op is Op.INPUT for n in nodes.values()):
                     raise UnsupportedError("models with more than one input are not supported")
                 name_of[fx_node] = emit("input", Op.INPUT, (), InputAttrs(encoding), {})
-            elif fx_node.op == "output":
-                emit("output", Op.OUTPUT, inputs, OutputAttrs(), {})
             elif len(inputs) != len(args):
                 continue  # an input we could not convert was already reported
+            elif fx_node.op == "output":
+                emit("output", Op.OUTPUT, inputs, OutputAttrs(), {})
             elif fx_node.op == "call_module":
                 name_of[fx_node] = _convert_module(fx_node, modules[fx_node.target], inputs, nodes, emit)
             elif fx_node.op in ("call_function", "call_method"):

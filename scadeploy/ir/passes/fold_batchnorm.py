@@ -22,7 +22,7 @@ def fold_into(producer: Node, bn: Node) -> Node:
     p = {k: v.double() for k, v in bn.params.items()}
     scale = p["weight"] / torch.sqrt(p["running_var"] + bn.attrs.eps)
     weight = producer.params["weight"].double()
-    bias = producer.params["bias"].double() if "bias" in producer.params else torch.zeros(weight.shape[0], dtype=torch.float64)
+    bias = producer.params.get("bias", torch.zeros(weight.shape[0])).double()
     new_weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
     new_bias = (bias - p["running_mean"]) * scale + p["bias"]
     return producer.with_(

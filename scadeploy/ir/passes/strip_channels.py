@@ -90,8 +90,8 @@ def _decide(graph: Graph, groups: ChannelGroups, masks: dict[str, torch.Tensor],
     kept: list[KeptChannel] = []
     for key, group in groups.groups.items():
         keep[key] = torch.ones(group.channels, dtype=torch.bool)
-        masked_in = [torch.as_tensor(~masks[p].to(torch.bool)) if p in masks else torch.zeros(group.channels, dtype=torch.bool)
-                     for p in group.producers]
+        nothing = torch.zeros(group.channels, dtype=torch.bool)
+        masked_in = [~masks[p].to(torch.bool) if p in masks else nothing for p in group.producers]
         if not masked_in:
             continue
         anywhere = torch.stack(masked_in).any(0)
@@ -109,6 +109,10 @@ def _decide(graph: Graph, groups: ChannelGroups, masks: dict[str, torch.Tensor],
                 keep[key][c] = False
             else:
                 kept.append(KeptChannel(layer, c, reason))
+        if not keep[key].any():  # an empty layer breaks every runtime: keep one (silent) channel
+            keep[key][0] = True
+            kept.append(KeptChannel(group.producers[0], 0, "every channel is masked; one is kept so the layer "
+                                    "is not empty"))
     return keep, kept
 
 

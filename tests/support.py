@@ -1,0 +1,47 @@
+"""Helpers shared by the tests: models with realistic BN statistics, and checkpoints on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from scadeploy.checkpoint import Checkpoint, save_checkpoint
+from scadeploy.masks import apply_masks, random_masks
+from scadeploy.models import build_model
+
+INPUT_SHAPES = {"digits": (1, 8, 8), "vgg16": (3, 32, 32), "resnet18": (3, 32, 32)}
+
+
+@torch.no_grad()
+def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """BN statistics and affine parameters that make neurons fire at varied rates."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            c = module.num_features
+            module.running_mean.copy_(torch.rand(c, generator=generator) * 0.4 - 0.2)
+            module.running_var.copy_(torch.rand(c, generator=generator) * 1.5 + 0.5)
+            module.weight.copy_(torch.rand(c, generator=generator) * 1.5 + 0.5)
+            module.bias.copy_(torch.rand(c, generator=generator) * 0.4 - 0.1)
+    return model
+
+
+def masked_model(name: str, keep: float, neuron: str = "if", seed: int = 0, **kwargs) -> tuple[nn.Module, dict]:
+    """A reference model with random SCA-style masks applied (filter, gamma and beta zeroed)."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = randomize_batchnorm(build_model(name, neuron=neuron, **kwargs), generator).eval()
+    masks = random_masks(model, keep, generator)
+    apply_masks(model, masks)
+    return model, masks
+
+
+def write_checkpoint(path: Path, name: str = "digits", keep: float = 0.3, neuron: str = "if", seed: int = 0,
+                     timesteps: int = 4, **kwargs) -> Path:
+    model, masks = masked_model(name, keep, neuron, seed, **kwargs)
+    arch = {"name": name, "kwargs": {"neuron": neuron, **kwargs}}
+    shape = INPUT_SHAPES[name] if "input_size" not in kwargs else (INPUT_SHAPES[name][0], kwargs["input_size"],
+                                                                     kwargs["input_size"])
+    save_checkpoint(Checkpoint(arch, model.state_dict(), masks, timesteps, shape, 10), path)
+    return path
