@@ -104,7 +104,7 @@ def stripped_checkpoint(ckpt: Checkpoint, stripped: Graph, source_sha256: str) -
                       ckpt.input_shape, ckpt.num_classes, ckpt.neuron, meta)
 
 
-def _cost_summary(masked: Graph, stripped: Graph, report: StripReport) -> dict:
+def cost_summary(masked: Graph, stripped: Graph, report: StripReport) -> dict:
     before = {c.name: c for c in layer_costs(masked)}
     rows = []
     for after in layer_costs(stripped):
@@ -121,13 +121,14 @@ def _cost_summary(masked: Graph, stripped: Graph, report: StripReport) -> dict:
     }
 
 
-def build_manifest(ckpt_path: Path, sha: str, result: CompileResult, samples_label: str) -> dict:
+def build_manifest(result: CompileResult, samples_label: str, source: dict | None = None) -> dict:
     return {
         "scadeploy": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "source": {"path": str(ckpt_path.resolve()), "sha256": sha},
+        "source": source,
         "timesteps": result.masked.timesteps,
-        **_cost_summary(result.masked, result.stripped, result.report),
+        "input_shape": list(result.masked.input.shape),
+        **cost_summary(result.masked, result.stripped, result.report),
         "kept_masked_channels": result.report.to_dict()["kept_masked_channels"],
         "parity": {"stripped_vs_masked": result.parity.to_dict() | {"inputs": samples_label}},
         "targets": result.targets,
@@ -156,25 +157,41 @@ def _publish(staging: Path, out_dir: Path) -> None:
         staging.rename(out_dir)
 
 
+def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tuple[str, ...] = (),
+                    force: bool = False, source: dict | None = None, stripped: Checkpoint | None = None,
+                    samples_label: str = "given inputs") -> dict:
+    """Write the manifest, `stripped.pt` (when given) and every target's files; all at once or nothing."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
+    targets = [load_target(name) for name in target_names]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging."))
+    try:
+        if stripped is not None:
+            save_checkpoint(stripped, staging / "stripped.pt")
+        _export_targets(result, targets, staging)
+        manifest = build_manifest(result, samples_label, source)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        _publish(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
 def compile_checkpoint(ckpt_path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (),
                        force: bool = False) -> tuple[CompileResult, dict]:
     """`scadeploy compile`: everything lands in `out_dir` at once, or nothing does."""
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
     if out_dir.exists() and not force:
         raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
-    targets = [load_target(name) for name in target_names]
+    for name in target_names:
+        load_target(name)  # fail on an unknown target before the slow part
     ckpt = load_checkpoint(ckpt_path)
     sha = sha256_of(ckpt_path)
     samples, label = evaluation_samples(ckpt)
     result = compile_model(ckpt.build(), ckpt.masks, samples, ckpt.timesteps)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging."))
-    try:
-        save_checkpoint(stripped_checkpoint(ckpt, result.stripped, sha), staging / "stripped.pt")
-        _export_targets(result, targets, staging)
-        manifest = build_manifest(ckpt_path, sha, result, label)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        _publish(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    source = {"path": str(ckpt_path.resolve()), "sha256": sha, "arch": ckpt.arch, "meta": ckpt.meta}
+    manifest = write_artifacts(result, out_dir, target_names, force, source,
+                               stripped_checkpoint(ckpt, result.stripped, sha), label)
     return result, manifest

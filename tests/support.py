@@ -45,3 +45,12 @@ def write_checkpoint(path: Path, name: str = "digits", keep: float = 0.3, neuron
                                                                      kwargs["input_size"])
     save_checkpoint(Checkpoint(arch, model.state_dict(), masks, timesteps, shape, 10), path)
     return path
+
+
+def invoke(*args: str):
+    """Run the CLI in-process; the result has exit_code, stdout and stderr."""
+    from click.testing import CliRunner
+
+    from scadeploy.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
-from scadeploy.cli.inspect_cmd import _table
-from scadeploy.compiler import compile_checkpoint
+from scadeploy.cli.inspect_cmd import channel_table
 from scadeploy.targets import available_targets
 
 
@@ -30,12 +29,14 @@ def command(checkpoint: str, out_dir: str, targets: tuple[str, ...], force: bool
       scadeploy compile digits.pt -o out
       scadeploy compile digits.pt -o out --target onnx-cpu --target loihi2-sim --force
     """
+    from scadeploy.compiler import compile_checkpoint
+
     result, manifest = compile_checkpoint(checkpoint, out_dir, targets, force)
     if as_json:
         echo_json(manifest)
         return
     out = console()
-    out.print(_table(manifest, len(result.report.kept)))
+    out.print(channel_table(manifest, len(result.report.kept)))
     p = result.parity
     verdict = "[green]exact[/]" if p.exact else "[red]MISMATCH[/]"
     out.print(f"stripped vs masked on {p.samples} inputs: {verdict} "

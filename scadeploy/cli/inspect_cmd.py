@@ -5,19 +5,14 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from scadeploy.checkpoint import load_checkpoint
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
-from scadeploy.compiler import _cost_summary
-from scadeploy.ir.format import format_graph
-from scadeploy.ir.passes.strip_channels import strip_channels
-from scadeploy.ir.trace import trace_model
 
 
 def _fmt(n: int) -> str:
     return f"{n:,}"
 
 
-def _table(summary: dict, kept_masked: int) -> Table:
+def channel_table(summary: dict, kept_masked: int) -> Table:
     table = Table(title="channels, parameters and dense MACs (per sample and time step)")
     for col in ("layer", "channels kept/total", "masked", "params before", "params after", "MACs before",
                 "MACs after"):
@@ -47,10 +42,16 @@ def command(checkpoint: str, show_graph: bool, as_json: bool) -> None:
       scadeploy inspect digits.pt
       scadeploy inspect digits.pt --json | jq .params
     """
+    from scadeploy.checkpoint import load_checkpoint
+    from scadeploy.compiler import cost_summary
+    from scadeploy.ir.format import format_graph
+    from scadeploy.ir.passes.strip_channels import strip_channels
+    from scadeploy.ir.trace import trace_model
+
     ckpt = load_checkpoint(checkpoint)
     masked = trace_model(ckpt.build(), ckpt.input_shape, ckpt.timesteps)
     stripped, report = strip_channels(masked, ckpt.masks)
-    summary = _cost_summary(masked, stripped, report)
+    summary = cost_summary(masked, stripped, report)
     info = {"checkpoint": checkpoint, "arch": ckpt.arch, "timesteps": ckpt.timesteps,
             "input_shape": list(ckpt.input_shape), "num_classes": ckpt.num_classes, "meta": ckpt.meta}
     if as_json:

@@ -8,14 +8,20 @@ import sys
 
 import pytest
 import torch
-from support import write_checkpoint
+from support import invoke, write_checkpoint
 
 from scadeploy.checkpoint import load_checkpoint
 from scadeploy.models import build_model
 
 
-def scadeploy(*args: str) -> subprocess.CompletedProcess:
+def run_subprocess(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "scadeploy", *args], capture_output=True, text=True, timeout=300)
+
+
+def scadeploy(*args: str):
+    result = invoke(*args)
+    result.returncode = result.exit_code
+    return result
 
 
 def test_inspect_json(tmp_path) -> None:
@@ -81,6 +87,13 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, kind: str) -> None:
     assert len(result.stderr.strip().splitlines()) <= 2
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_real_process_exit_code_and_stderr(tmp_path) -> None:
+    result = run_subprocess("inspect", str(tmp_path / "missing.pt"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: checkpoint") and "Traceback" not in result.stderr
+    assert result.stdout == ""
 
 
 def test_unsupported_layer_exit_2(tmp_path) -> None:

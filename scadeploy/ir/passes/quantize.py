@@ -1,0 +1,293 @@
+"""quantize: integer weights, biases, thresholds and decays for Loihi CUBA neurons, one scale per layer.
+
+Requires: a verified, BN-folded graph whose pooling and identity shortcuts are rewritten
+(`scadeploy.backends.lava_rewrites`): each neuron reads a conv/linear or an add of them; each
+conv/linear reads a neuron or the input (through flatten/mean_over_time); after mean_over_time
+comes at most one linear (the readout), then the output.
+Ensures: `(graph, report)`. The graph is the same network in integer units, runnable by torch_ref:
+its input takes `x_int = round(x * input_scale)`, weights and biases are integers, and each neuron
+layer has threshold T. The report holds the Loihi parameters (vThMant, iDecay, vDecay) per layer.
+
+Why one scale per layer: Loihi's threshold and decays are per population, so a layer's weights,
+bias and threshold share one scale S (integer = round(float * S)). S is the largest value that keeps
+|w| <= 2^weight_bits - 2, |bias| <= 2^(bias_bits-1) - 1, vThMant < 2^threshold_bits and one step's
+input plus the threshold inside the 24-bit state (u = a << 6); then S is lowered so that
+theta * S = T is an integer. A layer that is integral already (the OR layers of max pooling) keeps S = 1.
+
+Neurons (theta' = v_threshold - v_reset: shifting v by v_reset turns reset-to-r into reset-to-0):
+- IF: iDecay 4096 (no synaptic memory), vDecay 0, vThMant = T - 1. Lava's v is a multiple of 64,
+  so `v > (T-1) << 6` is exactly spikingjelly's `V >= T`: bit-exact while v stays inside 24 bits.
+- LIF: weights and bias times 1/tau when decay_input, vDecay = round(4096/tau), vThMant = T. Not exact:
+  Lava truncates the decayed v toward zero (< 1/64 weight LSB per step, accumulating to at most
+  64/vDecay LSB), the decay is rounded to 1/4096, and `v > T << 6` misses the tie V == T.
+- soft reset (v_reset=None) has no Loihi equivalent (v resets to 0) and is rejected.
+The readout linear (after mean_over_time) becomes a non-spiking integrator (iDecay 0, vDecay 4096):
+its weights are scaled so that T steps of input stay inside the 24-bit current; its bias stays float
+and is added on the host.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.ir.graph import PRODUCER_OPS, Graph, NeuronAttrs, NeuronKind, Node, Op
+from scadeploy.ir.verify import verify
+
+DECAY_ONE = 4096  # Loihi decays are in units of 1/4096
+THROUGH = (Op.FLATTEN, Op.MEAN_OVER_TIME)
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """Fixed-point limits, read from a target's [lava] table (the defaults are Loihi 2's)."""
+
+    weight_bits: int = 8  # signed weights, |w| <= 2^bits - 2
+    bias_bits: int = 13  # signed bias mantissa
+    threshold_bits: int = 17  # unsigned vThMant
+    state_bits: int = 24  # signed u and v
+    input_bits: int = 8  # graded input messages: |x_int| <= 2^bits - 1
+
+    @classmethod
+    def from_options(cls, options: dict) -> QuantOptions:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in options.items() if k in known}
+        for key, value in values.items():
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 32:
+                raise TargetError(f"lava option '{key}' must be an integer number of bits in 1..32, got {value!r}")
+        return cls(**values)
+
+    @property
+    def weight_max(self) -> int:
+        return 2**self.weight_bits - 2
+
+    @property
+    def bias_max(self) -> int:
+        return 2 ** (self.bias_bits - 1) - 1
+
+    @property
+    def vth_max(self) -> int:
+        return 2**self.threshold_bits - 1
+
+    @property
+    def input_max(self) -> int:
+        return 2**self.input_bits - 1
+
+    @property
+    def activation_max(self) -> int:
+        """Largest synaptic input a with `a << 6` inside the signed state."""
+        return 2 ** (self.state_bits - 1 - 6) - 1
+
+
+@dataclass(frozen=True)
+class LayerQuant:
+    """One layer's fixed-point parameters. `scale` maps float potential to integer units."""
+
+    name: str
+    producers: tuple[str, ...]
+    scale: float
+    threshold: int | None
+    vth_mant: int | None
+    i_decay: int
+    v_decay: int
+    exact: bool
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"producers": list(self.producers)}
+
+
+@dataclass(frozen=True)
+class QuantReport:
+    input_scale: float  # x_int = round(x * input_scale), clipped to +-input_max
+    input_max: int
+    layers: dict[str, LayerQuant]
+    readout: str | None  # the readout linear, or None when the logits are spike rates
+
+    def to_dict(self) -> dict:
+        return {"input_scale": self.input_scale, "input_max": self.input_max, "readout": self.readout,
+                "layers": [q.to_dict() for q in self.layers.values()]}
+
+
+def source_of(graph: Graph, name: str) -> Node:
+    """The neuron or input behind `name`, looking through flatten and mean_over_time."""
+    node = graph[name]
+    while node.op in THROUGH:
+        node = graph[node.inputs[0]]
+    return node
+
+
+def synapses_of(graph: Graph, neuron: Node) -> list[Node]:
+    """The conv/linear nodes whose sum drives `neuron` (directly or through one add)."""
+    node = graph[neuron.inputs[0]]
+    return [graph[i] for i in node.inputs] if node.op is Op.ADD else [node]
+
+
+def quantize_problems(graph: Graph) -> list[str]:
+    """Everything this pass cannot express, one readable line each."""
+    problems = []
+    for node in graph.nodes:
+        where = f"'{node.name}'"
+        if node.op in (Op.BATCHNORM, Op.MAXPOOL, Op.AVGPOOL):
+            problems.append(f"{node.op.value} {where} must be folded or rewritten before quantization")
+        elif node.op is Op.NEURON:
+            problems += _neuron_problems(graph, node)
+        elif node.op in PRODUCER_OPS and source_of(graph, node.inputs[0]).op not in (Op.NEURON, Op.INPUT):
+            problems.append(f"{where} reads {source_of(graph, node.inputs[0]).op.value} output, not spikes or the "
+                            "input (two weight layers need a neuron between them)")
+        elif node.op is Op.ADD and any(c.op is not Op.NEURON for c in graph.consumers(node.name)):
+            problems.append(f"add {where} must feed neurons only (Loihi sums synaptic input into a neuron)")
+    for mean in graph.of_op(Op.MEAN_OVER_TIME):
+        tail = [n for n in graph.nodes[graph.nodes.index(mean) + 1:] if n.op is not Op.OUTPUT]
+        if any(n.op not in (Op.LINEAR, Op.FLATTEN) for n in tail) or sum(n.op is Op.LINEAR for n in tail) > 1:
+            problems.append(f"after mean_over_time '{mean.name}' only one linear readout is supported, got "
+                            f"{[n.op.value for n in tail]}")
+    return problems
+
+
+def _neuron_problems(graph: Graph, node: Node) -> list[str]:
+    a: NeuronAttrs = node.attrs
+    where = f"neuron '{node.name}'"
+    if a.v_reset is None:
+        return [f"{where} uses soft reset (v_reset=None), which Loihi cannot express: its neurons reset v to 0 "
+                "(retrain with a hard reset, e.g. v_reset=0)"]
+    problems = []
+    if a.v_threshold - a.v_reset <= 0:
+        problems.append(f"{where} has v_threshold <= v_reset, so it fires without input")
+    if any(s.op not in PRODUCER_OPS for s in synapses_of(graph, node)):
+        problems.append(f"{where} must read a conv/linear or an add of them")
+    return problems
+
+
+def quantize(graph: Graph, options: QuantOptions | None = None, input_max: float = 1.0) -> tuple[Graph, QuantReport]:
+    """Quantize every layer (see module docstring); `input_max` is the largest |input| to represent."""
+    options = options or QuantOptions()
+    problems = quantize_problems(graph)
+    if problems:
+        raise UnsupportedError("cannot quantize the model: " + "; ".join(problems))
+    input_scale = 2.0 ** math.floor(math.log2(options.input_max / max(float(input_max), 1e-12)))
+    replaced: dict[str, Node] = {}
+    layers: dict[str, LayerQuant] = {}
+    for neuron in graph.of_op(Op.NEURON):
+        quant, nodes = _quantize_neuron(graph, neuron, options, input_scale, input_max)
+        layers[quant.name] = quant
+        replaced.update(nodes)
+    readout = _readout(graph)
+    if readout is not None:
+        quant, node = _quantize_readout(graph, readout, options)
+        layers[quant.name] = quant
+        replaced[node.name] = node
+    qgraph = verify(graph.with_nodes([replaced.get(n.name, n) for n in graph.nodes]))
+    return qgraph, QuantReport(input_scale, options.input_max, layers, readout.name if readout else None)
+
+
+def _readout(graph: Graph) -> Node | None:
+    after_mean = False
+    for node in graph.nodes:
+        after_mean = after_mean or node.op is Op.MEAN_OVER_TIME
+        if after_mean and node.op is Op.LINEAR:
+            return node
+    return None
+
+
+def _input_terms(graph: Graph, producer: Node, input_scale: float, input_max: float) -> tuple[float, float]:
+    """(scale of the producer's integer input, largest |integer input|): graded pixels or 0/1 spikes."""
+    if source_of(graph, producer.inputs[0]).op is Op.INPUT:
+        return input_scale, input_max * input_scale
+    return 1.0, 1.0
+
+
+def _row_sums(weight: torch.Tensor) -> torch.Tensor:
+    return weight.abs().reshape(weight.shape[0], -1).sum(1)
+
+
+def _quantize_neuron(graph: Graph, neuron: Node, opt: QuantOptions, input_scale: float,
+                     input_max: float) -> tuple[LayerQuant, dict[str, Node]]:
+    a: NeuronAttrs = neuron.attrs
+    lif = a.kind is NeuronKind.LIF
+    fold = 1.0 / a.tau if lif and a.decay_input else 1.0
+    theta = a.v_threshold - a.v_reset
+    producers = synapses_of(graph, neuron)
+    weights, biases, rows = {}, {}, 0.0
+    for p in producers:
+        in_scale, magnitude = _input_terms(graph, p, input_scale, input_max)
+        weights[p.name] = p.params["weight"].double() * fold / in_scale
+        biases[p.name] = p.params["bias"].double() * fold if "bias" in p.params else None
+        rows = rows + _row_sums(weights[p.name]) * magnitude
+    bias_total = sum((b for b in biases.values() if b is not None), torch.zeros(1, dtype=torch.float64))
+    vth_limit = opt.vth_max if lif else opt.vth_max + 1
+    if _integral(weights, biases, theta) and _fits(1.0, weights, bias_total, rows, theta, opt, vth_limit):
+        scale = 1.0
+    else:
+        scale = _largest_scale(neuron.name, weights, bias_total, rows, theta, opt, vth_limit)
+    threshold = round(theta * scale)
+    new_nodes = {p.name: _integer_producer(p, weights[p.name], biases[p.name], scale) for p in producers}
+    if lif:
+        v_decay = round(DECAY_ONE / a.tau)
+        tau = DECAY_ONE / v_decay if v_decay else math.inf
+        attrs = NeuronAttrs(NeuronKind.LIF, float(threshold), 0.0, tau, decay_input=False)
+        quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold, DECAY_ONE, v_decay, False,
+                           f"LIF: |v error| <= {64 / max(v_decay, 1):.3g} weight LSB from truncation, decay "
+                           f"{v_decay}/4096 for 1/tau={1 / a.tau:.6g}, ties V == T not fired")
+    else:
+        attrs = NeuronAttrs(NeuronKind.IF, float(threshold), 0.0)
+        quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold - 1, DECAY_ONE, 0, True,
+                           "IF: exact (v > (T-1) << 6 on multiples of 64 is V >= T)")
+    return quant, new_nodes | {neuron.name: neuron.with_(attrs=attrs)}
+
+
+def _integral(weights: dict, biases: dict, theta: float) -> bool:
+    tensors = list(weights.values()) + [b for b in biases.values() if b is not None]
+    return float(theta).is_integer() and all(bool((t == t.round()).all()) for t in tensors)
+
+
+def _fits(scale: float, weights: dict, bias: torch.Tensor, rows, theta: float, opt: QuantOptions,
+          vth_limit: int) -> bool:
+    w_max = max(float(w.abs().max()) for w in weights.values()) * scale
+    return (round(w_max) <= opt.weight_max and round(float(bias.abs().max()) * scale) <= opt.bias_max
+            and theta * scale <= vth_limit and float(rows.max()) * scale + theta * scale <= opt.activation_max)
+
+
+def _largest_scale(layer: str, weights: dict, bias: torch.Tensor, rows, theta: float, opt: QuantOptions,
+                   vth_limit: int) -> float:
+    """The largest S meeting every limit, lowered so that theta * S is an integer T >= 1."""
+    w_max = max(float(w.abs().max()) for w in weights.values())
+    limits = {"weights": opt.weight_max / w_max if w_max else math.inf,
+              "bias": opt.bias_max / float(bias.abs().max()) if float(bias.abs().max()) else math.inf,
+              "threshold": vth_limit / theta,
+              "24-bit state": opt.activation_max / (float(rows.max()) + theta)}
+    scale = min(limits.values())
+    threshold = math.floor(theta * scale * (1 + 1e-12))
+    if threshold < 1 or not math.isfinite(scale):
+        binding = min(limits, key=limits.get)
+        raise UnsupportedError(f"layer '{layer}' cannot be quantized: its {binding} limit leaves a threshold "
+                               f"below 1 (theta={theta:.4g}, scale={scale:.4g})",
+                               "retrain with smaller biases or fan-in, or raise the bit widths in the target")
+    return threshold / theta
+
+
+def _integer_producer(p: Node, weight: torch.Tensor, bias: torch.Tensor | None, scale: float) -> Node:
+    params = {"weight": torch.round(weight * scale).float()}
+    if bias is not None:
+        params["bias"] = torch.round(bias * scale).float()
+    return p.with_(params=params)
+
+
+def _quantize_readout(graph: Graph, linear: Node, opt: QuantOptions) -> tuple[LayerQuant, Node]:
+    """Integrator over T steps: T * (row sum of |w_int|) must stay inside the 24-bit current."""
+    weight = linear.params["weight"].double()
+    w_max = float(weight.abs().max())
+    rows = float(_row_sums(weight).max())
+    scale = min(opt.weight_max / w_max if w_max else math.inf,
+                opt.activation_max / (graph.timesteps * rows) if rows else math.inf)
+    if not math.isfinite(scale):
+        scale = 1.0
+    params = {"weight": torch.round(weight * scale).float()}
+    if "bias" in linear.params:
+        params["bias"] = linear.params["bias"].double().mul(scale).float()
+    quant = LayerQuant(linear.name, (linear.name,), scale, None, None, 0, DECAY_ONE, True,
+                       "readout: non-spiking integrator; logits = sum_t a_t / (T * scale) + bias (host)")
+    return quant, linear.with_(params=params)

@@ -1,0 +1,214 @@
+"""Every way scadeploy can execute a model, behind one small interface: `name`, `prepare(batch)`, `run(x)`.
+
+`run` takes a float32 array of frames `[N, C, H, W]` (direct encoding, shown at every step) and
+returns logits `[N, classes]` as a numpy array, so the benchmark harness treats all runners alike:
+- `OrtRunner`: an ONNX file on ONNX Runtime (CPU provider, or CUDA with `onnxruntime-gpu`);
+- `OrtStepRunner`: the streaming step layout, T calls with I/O binding keeping the state on the device;
+- `TorchRefRunner`: the torch reference interpreter over the IR;
+- `SpikingJellyRunner`: the spikingjelly model itself in eager mode (what users run today);
+- `DynamoOnnxRunner`: the spikingjelly model through `torch.onnx.export(dynamo=True)` on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from spikingjelly.activation_based import functional
+from torch import nn
+
+from scadeploy.errors import UnsupportedError
+from scadeploy.ir.graph import Graph
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+class Runner(Protocol):
+    name: str
+
+    def prepare(self, batch_size: int) -> None:
+        """Do every one-time cost (sessions, exports, buffers) before timing starts."""
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Frames `[N, ...]` -> logits `[N, classes]`."""
+
+
+def ort_session(model: bytes | str | Path, provider: str = "cpu", threads: int = 0,
+                level: str = "all") -> ort.InferenceSession:
+    """An ONNX Runtime session with pinned threads and an explicit provider (never a silent fallback)."""
+    if provider not in PROVIDERS:
+        raise UnsupportedError(f"unknown ONNX Runtime provider '{provider}'", f"use one of {', '.join(PROVIDERS)}")
+    if PROVIDERS[provider] not in ort.get_available_providers():
+        raise UnsupportedError(f"ONNX Runtime has no {PROVIDERS[provider]} here",
+                               "install onnxruntime-gpu (pip install 'scadeploy[gpu]') on a machine with an "
+                               "NVIDIA GPU, or use the onnx-cpu target")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = OPT_LEVELS[level]
+    so.log_severity_level = 3
+    providers: list = [PROVIDERS[provider]]
+    if provider == "cuda":
+        providers = [(PROVIDERS["cuda"], {"cudnn_conv_algo_search": "HEURISTIC"}), PROVIDERS["cpu"]]
+    data = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(data, so, providers=providers)
+
+
+def torch_device(device: str) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UnsupportedError("torch sees no CUDA GPU", "run on a machine with an NVIDIA GPU or use device 'cpu'")
+    return torch.device(device)
+
+
+class OrtRunner:
+    """The sequence-layout ONNX model: one `session.run` per batch."""
+
+    def __init__(self, model: bytes | str | Path, name: str = "onnxruntime", provider: str = "cpu",
+                 threads: int = 0, level: str = "all") -> None:
+        self.name = name
+        self._args = (model, provider, threads, level)
+        self._session: ort.InferenceSession | None = None
+
+    def prepare(self, batch_size: int) -> None:
+        if self._session is None:
+            self._session = ort_session(*self._args)
+            self._input = self._session.get_inputs()[0].name
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: x})[0]
+
+
+class OrtStepRunner:
+    """The step-layout ONNX model run T times; states stay on the device between steps (I/O binding)."""
+
+    def __init__(self, model: bytes | str | Path, states: Sequence, timesteps: int, provider: str = "cpu",
+                 threads: int = 0, level: str = "all", name: str = "onnxruntime-step") -> None:
+        self.name = name
+        self.states = list(states)  # onnx_step.StateSpec
+        self.timesteps = timesteps
+        self._args = (model, provider, threads, level)
+        self._device = "cuda" if provider == "cuda" else "cpu"
+        self._session: ort.InferenceSession | None = None
+
+    def prepare(self, batch_size: int) -> None:
+        if self._session is None:
+            self._session = ort_session(*self._args)
+            self._input = self._session.get_inputs()[0].name
+            self._frame_rank = len(self._session.get_inputs()[0].shape)
+            self._logits = self._session.get_outputs()[0].name
+        self._batch = batch_size
+        self._initial = [ort.OrtValue.ortvalue_from_numpy(s.initial_value(batch_size), self._device, 0)
+                         for s in self.states]
+
+    def _device_value(self, array: np.ndarray) -> ort.OrtValue:
+        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), self._device, 0)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """`x` is one frame per sample `[N, ...]` (shown at every step) or a sequence `[T, N, ...]`."""
+        sequence = x.ndim == self._frame_rank + 1
+        if (x.shape[1] if sequence else x.shape[0]) != self._batch:
+            self.prepare(x.shape[1] if sequence else x.shape[0])
+        frame = None if sequence else self._device_value(x)
+        binding = self._session.io_binding()
+        states = self._initial
+        for t in range(self.timesteps):
+            binding.bind_ortvalue_input(self._input, self._device_value(x[t]) if sequence else frame)
+            for spec, value in zip(self.states, states, strict=True):
+                binding.bind_ortvalue_input(spec.input_name, value)
+            binding.bind_output(self._logits, self._device)
+            for spec in self.states:
+                binding.bind_output(spec.output_name, self._device)
+            self._session.run_with_iobinding(binding)
+            outputs = binding.get_outputs()
+            states = outputs[1:]
+            binding.clear_binding_inputs()
+            binding.clear_binding_outputs()
+        return outputs[0].numpy()
+
+
+class TorchRefRunner:
+    """The torch reference interpreter (the oracle) as a runner."""
+
+    def __init__(self, graph: Graph, name: str = "torch-ref", device: str = "cpu") -> None:
+        self.name = name
+        self.graph = graph
+        self.device = torch_device(device)
+
+    def prepare(self, batch_size: int) -> None:
+        pass
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        from scadeploy.backends.torch_ref import run_graph
+
+        return run_graph(self.graph, torch.from_numpy(x).to(self.device)).logits.cpu().numpy()
+
+
+class DirectEncoded(nn.Module):
+    """A multi-step spikingjelly model behind a frame input: reset the state, repeat the frame T times."""
+
+    def __init__(self, model: nn.Module, timesteps: int) -> None:
+        super().__init__()
+        self.model = model
+        self.timesteps = timesteps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        functional.reset_net(self.model)
+        return self.model(x.unsqueeze(0).expand(self.timesteps, *x.shape))
+
+
+class SpikingJellyRunner:
+    """The spikingjelly model in eager mode (torch backend), as users run it before deployment."""
+
+    def __init__(self, model: nn.Module, timesteps: int, name: str = "spikingjelly-eager",
+                 device: str = "cpu") -> None:
+        self.name = name
+        self.device = torch_device(device)
+        self.module = DirectEncoded(model, timesteps).eval().to(self.device)
+
+    def prepare(self, batch_size: int) -> None:
+        pass
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.module(torch.from_numpy(x).to(self.device)).cpu().numpy()
+
+
+class DynamoOnnxRunner:
+    """The spikingjelly model exported by `torch.onnx.export(dynamo=True)` (dynamic batch), on ONNX Runtime."""
+
+    def __init__(self, model: nn.Module, input_shape: Sequence[int], timesteps: int,
+                 name: str = "torch.onnx-dynamo", provider: str = "cpu", threads: int = 0,
+                 level: str = "all") -> None:
+        self.name = name
+        self.module = DirectEncoded(model, timesteps).eval()
+        self.input_shape = tuple(input_shape)
+        self._session_args = (provider, threads, level)
+        self._runner: OrtRunner | None = None
+
+    def export(self) -> bytes:
+        """The exported ONNX model (the neurons' state writes are traced away; dynamo warns about them)."""
+        example = torch.zeros(2, *self.input_shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(self.module, (example,), dynamo=True, verbose=False,
+                                        dynamic_shapes=({0: torch.export.Dim("N")},))
+        return program.model_proto.SerializeToString()
+
+    def prepare(self, batch_size: int) -> None:
+        if self._runner is None:
+            self._runner = OrtRunner(self.export(), self.name, *self._session_args)
+        self._runner.prepare(batch_size)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._runner.run(x)

@@ -1,0 +1,97 @@
+"""The SCA structure update: global ranking by activity, regrowth by |dL/d gamma|, a per-layer floor.
+
+With N prunable channels in all and keep ratio k = alpha + beta:
+1. rank every channel of every prunable layer together by activity; keep the top floor(alpha * N);
+2. among the rest, regrow the top floor(beta * N) by |dL/d gamma|;
+3. give every layer with fewer than `floor` kept channels its most active ones (so no layer empties;
+   the total may then exceed the target by those few channels).
+Masks are recomputed from scratch at each update. Prune-only (the ablation) has no regrowth and
+never brings a channel back: it keeps the top floor(k * N) by activity among the channels still kept.
+Ties are broken by position (stable sort), so equal inputs give equal masks on every rank.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+# The paper's two published (alpha, beta) settings, by keep ratio; other ratios interpolate beta.
+PAPER_SPLITS = {0.3: (0.1, 0.2), 0.9: (0.8, 0.1)}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Fractions of all prunable channels kept by activity (alpha) and regrown by gradient (beta)."""
+
+    alpha: float
+    beta: float
+
+    @property
+    def keep_ratio(self) -> float:
+        return self.alpha + self.beta
+
+
+def default_budget(keep_ratio: float) -> Budget:
+    """The paper's split of a keep ratio into (alpha, beta).
+
+    DECISION: beta follows the line through the published settings, (0.3 -> 0.2) and (0.9 -> 0.1),
+    clamped to [0, 2/3 * k] so that activity always selects at least a third of the kept channels.
+    """
+    for known, (alpha, beta) in PAPER_SPLITS.items():
+        if math.isclose(keep_ratio, known):
+            return Budget(alpha, beta)
+    beta = min(max(0.25 - keep_ratio / 6.0, 0.0), keep_ratio * 2.0 / 3.0)
+    return Budget(keep_ratio - beta, beta)
+
+
+def _flat(scores: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([s.double().flatten() for s in scores.values()])
+
+
+def _top(values: torch.Tensor, candidates: torch.Tensor, count: int) -> torch.Tensor:
+    """Bool mask of the `count` highest `values` among `candidates` (stable: earlier index wins ties)."""
+    chosen = torch.zeros_like(candidates)
+    if count <= 0:
+        return chosen
+    masked = torch.where(candidates, values, torch.full_like(values, -math.inf))
+    order = torch.sort(masked, descending=True, stable=True).indices
+    order = order[: min(count, int(candidates.sum()))]
+    chosen[order] = True
+    return chosen
+
+
+def select_masks(activity: dict[str, torch.Tensor], gamma_grad: dict[str, torch.Tensor] | None, budget: Budget,
+                 floor: int = 1, previous: dict[str, torch.Tensor] | None = None,
+                 prune_only: bool = False) -> dict[str, torch.Tensor]:
+    """New masks (conv name -> bool[C], True = kept) from one epoch's activity and gamma-gradient scores.
+
+    `previous` (the masks in force) is only read by prune-only, which never re-admits a pruned channel.
+    """
+    names = list(activity)
+    sizes = [activity[n].numel() for n in names]
+    total = sum(sizes)
+    act = _flat(activity)
+    if prune_only:
+        alive = _flat(previous).bool() if previous else torch.ones(total, dtype=torch.bool)
+        keep = _top(act, alive, math.floor(budget.keep_ratio * total + 1e-9))
+    else:
+        keep = _top(act, torch.ones(total, dtype=torch.bool), math.floor(budget.alpha * total + 1e-9))
+        grad = _flat(gamma_grad) if gamma_grad is not None else torch.zeros(total, dtype=torch.float64)
+        keep |= _top(grad, ~keep, math.floor(budget.beta * total + 1e-9))
+    masks = {}
+    for name, size, kept in zip(names, sizes, keep.split(sizes), strict=True):
+        kept = kept.clone()
+        missing = min(floor, size) - int(kept.sum())
+        if missing > 0:
+            kept |= _top(activity[name].double().flatten(), ~kept, missing)
+        masks[name] = kept
+    return masks
+
+
+def mask_changes(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Over all layers: how many kept channels were pruned, and how many pruned ones came back."""
+    pruned = sum(int((old[k] & ~new[k]).sum()) for k in new)
+    regrown = sum(int((~old[k] & new[k]).sum()) for k in new)
+    return {"pruned": pruned, "regrown": regrown}

@@ -1,0 +1,208 @@
+"""The SCA training loop: surrogate-gradient SGD with an L1 sub-gradient and one structure update per epoch.
+
+Per epoch: train on every batch (recording channel activity at the prunable neurons, and
+|dL/d gamma| over the last `grad_window` batches), step the lr schedule, then recompute the
+masks from scratch and apply them once (conv filter, BN gamma and beta of pruned channels set
+to 0; the optimizer state is kept, so momentum lets pruned channels drift and be regrown), then
+evaluate. Loss: cross-entropy on the model's output, the linear head of the time-mean spikes.
+Under `torchrun` the model is wrapped in DDP and every per-channel signal is all-reduced, so each
+rank computes the same masks. This module never imports Lava (it sets the multiprocessing start
+method at import, which breaks torch.distributed and DataLoader workers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+from spikingjelly.activation_based import functional
+from spikingjelly.activation_based.neuron import BaseNode
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from scadeploy.checkpoint import Checkpoint
+from scadeploy.masks import apply_masks, full_masks, prunable_units
+from scadeploy.models import build_model, encode_direct
+from scadeploy.sca import distributed
+from scadeploy.sca.activity import ActivityRecorder, GammaGradRecorder, neuron_attrs
+from scadeploy.sca.augment import random_crop_flip
+from scadeploy.sca.config import ConfigError, EpochStats, TrainConfig, TrainResult
+from scadeploy.sca.datasets import NORMALIZATION, dataset_info, load_dataset
+from scadeploy.sca.structure import mask_changes, select_masks
+
+EVAL_BATCH = 256
+StepCallback = Callable[[int, int], None]  # (steps done, steps in all) on rank 0
+EpochCallback = Callable[[EpochStats], None]
+
+
+def train(config: TrainConfig, on_step: StepCallback | None = None,
+          on_epoch: EpochCallback | None = None) -> TrainResult:
+    """Train `config.model` on `config.dataset` with SCA (or dense when no keep ratio is set).
+
+    Returns the last epoch's model as a Checkpoint with the final masks applied, plus the history.
+    Reproducible for a given seed, device and number of processes.
+    """
+    config = config.resolved()
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{config.device}' was asked for but CUDA is not available", "use --device cpu")
+    device, created = distributed.setup(config.device)
+    try:
+        return _Run(config, device).run(on_step, on_epoch)
+    finally:
+        distributed.teardown(created)
+
+
+def model_kwargs(config: TrainConfig) -> dict:
+    """The constructor arguments of the trained model, as stored in the checkpoint's arch."""
+    (channels, size, _), num_classes = dataset_info(config.dataset)
+    return {"num_classes": num_classes, "in_channels": channels, "input_size": size, "neuron": config.neuron,
+            **config.model_kwargs}
+
+
+def l1_subgradient(params: list[nn.Parameter], strength: float) -> None:
+    """Add strength * sign(W) to the gradient of each weight (the L1 term of SCA's objective)."""
+    if strength:
+        with torch.no_grad():
+            for p in params:
+                if p.grad is not None:
+                    p.grad.add_(torch.sign(p), alpha=strength)
+
+
+class _Run:
+    """The state of one training run; `run()` drives it epoch by epoch."""
+
+    def __init__(self, config: TrainConfig, device: str) -> None:
+        self.config, self.device = config, device
+        torch.manual_seed(config.seed)
+        self.train_set = load_dataset(config.dataset, True, config.data_dir).tensors
+        self.test_set = load_dataset(config.dataset, False, config.data_dir).tensors
+        self.model = build_model(config.model, **model_kwargs(config)).to(device)
+        for module in self.model.modules():
+            if isinstance(module, BaseNode):  # activity is replayed by hooks; v_seq storage is slow
+                module.store_v_seq = False
+        self.net = DistributedDataParallel(self.model) if distributed.is_distributed() else self.model
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+        milestones = sorted({max(1, round(f * config.epochs)) for f in config.lr_milestones})
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.1)
+        self.l1_params = [m.weight for m in self.model.modules()
+                          if isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == (3, 3)]
+        self.budget = config.budget
+        self.activity = ActivityRecorder(self.model, config.score) if self.budget else None
+        self.gamma_grad = GammaGradRecorder(self.model)
+        self.masks = full_masks(self.model)
+        self.order_generator = torch.Generator().manual_seed(config.seed)
+        self.augment_generator = torch.Generator().manual_seed(config.seed + 1 + distributed.rank())
+
+    def run(self, on_step: StepCallback | None, on_epoch: EpochCallback | None) -> TrainResult:
+        start = time.perf_counter()
+        history = []
+        steps = self._steps_per_epoch()
+        for epoch in range(1, self.config.epochs + 1):
+            t0 = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]
+            loss, train_acc = self._train_epoch(epoch, steps, on_step)
+            self.scheduler.step()
+            changes = self._update_structure() if self.budget else {"pruned": 0, "regrown": 0}
+            test_acc = self.evaluate()
+            kept = {name: int(mask.sum()) for name, mask in self.masks.items()}
+            stats = EpochStats(epoch, lr, loss, train_acc, test_acc, kept, sum(kept.values()),
+                               sum(m.numel() for m in self.masks.values()), changes["pruned"], changes["regrown"],
+                               time.perf_counter() - t0)
+            history.append(stats)
+            if on_epoch is not None and distributed.rank() == 0:
+                on_epoch(stats)
+        apply_masks(self.model, self.masks)  # the final mask: pruned channels exactly silent
+        if self.activity is not None:
+            self.activity.remove()
+        seconds = time.perf_counter() - start
+        return TrainResult(self._checkpoint(history, seconds), history, seconds)
+
+    def _steps_per_epoch(self) -> int:
+        per_rank = len(self.train_set[0]) // distributed.world_size()
+        return -(-per_rank // self.config.batch_size)
+
+    def _train_epoch(self, epoch: int, steps: int, on_step: StepCallback | None) -> tuple[float, float]:
+        cfg = self.config
+        images, labels = self.train_set
+        order = distributed.shard(torch.randperm(len(images), generator=self.order_generator))
+        self.net.train()
+        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
+        for step, batch in enumerate(order.split(cfg.batch_size)):
+            x, y = images[batch], labels[batch]
+            if cfg.augment:
+                x = random_crop_flip(x, cfg.recipe.crop_padding, cfg.recipe.flip, self.augment_generator)
+            x, y = x.to(self.device), y.to(self.device)
+            out = self.net(encode_direct(x, cfg.timesteps))
+            loss = F.cross_entropy(out, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            l1_subgradient(self.l1_params, cfg.l1)
+            if step >= steps - cfg.grad_window:
+                self.gamma_grad.record()
+            self.optimizer.step()
+            functional.reset_net(self.model)
+            totals += torch.tensor([loss.item() * len(y), (out.argmax(1) == y).sum().item(), len(y)],
+                                   dtype=torch.float64)
+            if on_step is not None and distributed.rank() == 0:
+                on_step((epoch - 1) * steps + step + 1, cfg.epochs * steps)
+        loss_sum, correct, count = distributed.all_reduce_sum(totals.to(self.device)).tolist()
+        return loss_sum / count, 100.0 * correct / count
+
+    def _update_structure(self) -> dict[str, int]:
+        new = select_masks(self.activity.scores(), self.gamma_grad.scores(), self.budget, self.config.floor,
+                           self.masks, self.config.prune_only)
+        changes = mask_changes(self.masks, new)
+        self.masks = new
+        apply_masks(self.model, self.masks)
+        self.activity.reset()
+        self.gamma_grad.reset()
+        return changes
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Test accuracy (%) of the model as it is now (masks applied), over all ranks' shares."""
+        distributed.broadcast_buffers(self.model)
+        images, labels = self.test_set
+        mine = torch.arange(len(images))[distributed.rank()::distributed.world_size()]
+        self.model.eval()
+        correct = 0
+        for batch in mine.split(EVAL_BATCH):
+            out = self.model(encode_direct(images[batch].to(self.device), self.config.timesteps))
+            correct += int((out.argmax(1).cpu() == labels[batch]).sum())
+            functional.reset_net(self.model)
+        counts = distributed.all_reduce_sum(torch.tensor([correct, len(mine)], dtype=torch.float64,
+                                                         device=self.device))
+        return 100.0 * float(counts[0] / counts[1])
+
+    def _checkpoint(self, history: list[EpochStats], seconds: float) -> Checkpoint:
+        cfg = self.config
+        input_shape, num_classes = dataset_info(cfg.dataset)
+        modules = dict(self.model.named_modules())
+        units = prunable_units(self.model)
+        attrs = asdict(neuron_attrs(modules[units[0].neuron])) if units else {}
+        best = max(history, key=lambda h: h.test_accuracy)
+        kept, total = history[-1].kept_total, history[-1].channels_total
+        normalization = NORMALIZATION.get(cfg.dataset)
+        meta = {
+            "dataset": cfg.dataset,
+            "data_dir": str(cfg.data_dir) if cfg.data_dir is not None else None,
+            "normalization": None if normalization is None else {"mean": list(normalization[0]),
+                                                                 "std": list(normalization[1])},
+            "method": "dense" if self.budget is None else ("prune_only" if cfg.prune_only else "sca"),
+            "accuracy": {"best": best.test_accuracy, "best_epoch": best.epoch, "last": history[-1].test_accuracy},
+            "keep_ratio": kept / total if total else 1.0,
+            "alpha": None if self.budget is None else self.budget.alpha,
+            "beta": None if self.budget is None else self.budget.beta,
+            "config": cfg.to_dict(),
+            "history": [h.to_dict() for h in history],
+            "seconds": seconds,
+        }
+        state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        masks = {k: v.clone() for k, v in self.masks.items()}
+        return Checkpoint({"name": cfg.model, "kwargs": model_kwargs(cfg)}, state, masks, cfg.timesteps,
+                          input_shape, num_classes, neuron={**attrs, "kind": attrs["kind"].value} if attrs else {},
+                          meta=meta)
