@@ -60,7 +60,7 @@ def command(checkpoint: str, show_graph: bool, as_json: bool) -> None:
     out = console()
     out.print(f"[bold]{checkpoint}[/]: {ckpt.arch['name']}, T={ckpt.timesteps}, input "
                   f"{'x'.join(map(str, ckpt.input_shape))}, {ckpt.num_classes} classes")
-    out.print(_table(summary, len(report.kept)))
+    out.print(channel_table(summary, len(report.kept)))
     for kept in report.kept[:10]:
         out.print(f"kept {kept.layer}[{kept.channel}]: {kept.reason}")
     if show_graph:
