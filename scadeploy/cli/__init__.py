@@ -27,9 +27,9 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from scadeploy.cli import compile_cmd, inspect_cmd
+    from scadeploy.cli import compile_cmd, inspect_cmd, targets_cmd
 
-    for module in (inspect_cmd, compile_cmd):
+    for module in (inspect_cmd, compile_cmd, targets_cmd):
         main.add_command(module.command)
 
 
