@@ -97,8 +97,7 @@ class Variant:
     label: str
     graph: Graph
     module: nn.Module
-    onnx_model: bytes | Path | None = None
-    step_model: bytes | Path | None = None
+    onnx_model: bytes | Path | None = None  # the compiled sequence-layout file, when there is one
 
 
 def parse_runner(spec: str) -> tuple[str, str]:
@@ -121,14 +120,14 @@ def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str =
     """A runner of `kind` for `variant`; ONNX files are built from the IR when the variant has none."""
     name = f"{kind}:{variant.label}"
     session = (options.provider, options.intra_op_num_threads, options.graph_optimization_level)
-    if kind in ("onnx", "onnx-step") and variant.onnx_model is None:
-        sequence, step = build_models(variant.graph, options)
-        variant = replace(variant, onnx_model=sequence.SerializeToString(), step_model=step.SerializeToString())
-    if kind == "onnx":
+    if kind == "onnx" and variant.onnx_model is not None:
         return OrtRunner(variant.onnx_model, name, *session)
-    if kind == "onnx-step":
+    if kind in ("onnx", "onnx-step"):
+        sequence, step = build_models(variant.graph, options)
+        if kind == "onnx":
+            return OrtRunner(sequence.SerializeToString(), name, *session)
         states = state_specs(align_channels(variant.graph, options.align_channels))
-        return OrtStepRunner(variant.step_model, states, variant.graph.timesteps, *session, name=name)
+        return OrtStepRunner(step.SerializeToString(), states, variant.graph.timesteps, *session, name=name)
     if kind == "torch-ref":
         return TorchRefRunner(variant.graph, name, device)
     if kind == "spikingjelly":
@@ -202,7 +201,8 @@ def benchmark_checkpoints(masked: Checkpoint, stripped: Checkpoint, runners: Seq
                           repeats: int = 20, options: OnnxOptions | None = None, stripped_onnx: Path | None = None,
                           device: str = "cpu", progress: bool = True) -> BenchmarkResult:
     """Benchmark the masked checkpoint against its stripped version with pinned threads (ONNX and torch)."""
-    options = replace(options or OnnxOptions(align_channels=8), intra_op_num_threads=threads)
+    options = replace(options or OnnxOptions(align_channels=8 if device == "cpu" else 1),
+                      intra_op_num_threads=threads, provider=device)
     torch.set_num_threads(threads)
     stripped_variant = variant_from_checkpoint(STRIPPED, stripped)
     if stripped_onnx is not None:

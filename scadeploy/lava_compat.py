@@ -16,6 +16,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import multiprocessing
 import re
 import sys
 from types import CodeType, ModuleType
@@ -68,9 +69,30 @@ def ensure_lava() -> None:
         sys.meta_path.insert(0, _VarModelFinder())
 
 
+LAVA_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
+
+
+def _prepare_start_method() -> None:
+    """Let Lava's import-time `set_start_method('fork')` succeed.
+
+    NOTE: anything that touched multiprocessing before (tqdm creates a lock) fixes the default context,
+    and Lava's unforced call then raises. Unfixing a 'fork' context changes nothing; Lava cannot run
+    under any other start method.
+    """
+    if LAVA_MP_MODULE in sys.modules:
+        return
+    method = multiprocessing.get_start_method(allow_none=True)
+    if method == "fork":
+        multiprocessing.set_start_method(None, force=True)
+    elif method is not None:
+        raise UnsupportedError(f"the Lava simulator needs the 'fork' multiprocessing start method, this process "
+                               f"uses '{method}'", "run the simulation in a separate process")
+
+
 def import_lava(module: str = "lava.lib.dl.netx") -> ModuleType:
     """Import a Lava module through the fix; a missing Lava is an UnsupportedError with the install hint."""
     ensure_lava()
+    _prepare_start_method()
     try:
         # NOTE: lava-dl prints notices about optional packages on import; keep stdout clean for --json.
         with contextlib.redirect_stdout(sys.stderr):

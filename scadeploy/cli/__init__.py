@@ -27,10 +27,12 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from scadeploy.cli import compile_cmd, inspect_cmd, targets_cmd
+    from scadeploy.cli import benchmark, compile_cmd, inspect_cmd, targets_cmd
 
-    for module in (inspect_cmd, compile_cmd, targets_cmd):
+    for module in (inspect_cmd, compile_cmd, targets_cmd, benchmark):
         main.add_command(module.command)
+    from scadeploy.cli.simulate import command as simulate_command
+    main.add_command(simulate_command)
 
 
 _register()
