@@ -105,7 +105,7 @@ def _run(net: FixedNet, net_path: Path, backend: str, x: torch.Tensor, progress)
     if backend == "lava":
         from scadeploy.backends.lava_runner import run_lava
 
-        return run_lava(net, x, net_path=net_path, chunk_samples=1, progress=progress)
+        return run_lava(net, x, net_path=net_path, chunk_samples=4, progress=progress)
     start = time.perf_counter()
     result = emulate(net, x, progress=progress)
     result.seconds = time.perf_counter() - start

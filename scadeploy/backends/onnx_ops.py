@@ -107,18 +107,18 @@ def initial_v(a: NeuronAttrs) -> float:
 
 
 def neuron_step(b: OnnxBuilder, name: str, a: NeuronAttrs, x: str, v: str | None, prefix: str,
-                want_v: bool = True, spike_name: str | None = None, v_name: str | None = None,
-                ) -> tuple[str, str | None]:
-    """Emit one neuron step; returns (spike, new v). `v=None` means the reset state (first step).
+                want_v: bool = True, v_name: str | None = None) -> tuple[str, str | None]:
+    """Emit one neuron step; returns (fired, new v). `v=None` means the reset state (first step).
 
-    Helper tensors are named `{prefix}.h` etc.; the spike and the new v default to
-    `{prefix}.spike` and `{prefix}.v`.
-
+    `fired` is the boolean spike; callers cast it to float (the sequence layout casts all T steps
+    at once, after concatenating the booleans, which moves a quarter of the bytes). Helper tensors
+    are named `{prefix}.h` etc.; the new v defaults to `{prefix}.v`.
     The float operations and their order are those of `torch_ref.neuron_step`, so results match
     bit for bit. Where v is the constant reset value the no-op arithmetic is skipped: 0 + y, y - 0
     and y * 1 are exact in IEEE floats, so skipping them changes no bit.
     NOTE: `h - v_th >= 0` is computed as `h >= v_th`; the sign of a rounded difference is the sign
-    of the exact one, so both agree.
+    of the exact one, so both agree. `spike * v_reset + (1 - spike) * h` is `Where(fired, v_reset, h)`
+    (and `h * (not fired)` when v_reset is 0, up to the sign of a zero, which no later step can see).
     """
     v0 = initial_v(a)
 
@@ -151,10 +151,21 @@ def neuron_step(b: OnnxBuilder, name: str, a: NeuronAttrs, x: str, v: str | None
             kept = b.op("Sub", [v, decay], f"{prefix}.leaked")
             h = b.op("Add", [kept, x], f"{prefix}.h")
     fired = b.op("GreaterOrEqual", [h, b.const(f"{name}.v_threshold", float(a.v_threshold))], f"{prefix}.fired")
-    spike = b.op("Cast", [fired], spike_name or f"{prefix}.spike", to=TensorProto.FLOAT)
     if not want_v:
-        return spike, None
-    if a.soft_reset:
-        lowered = b.op("Sub", [h, f"{name}.v_threshold"], f"{prefix}.h_minus_th")
-        return spike, b.op("Where", [fired, lowered, h], v_name or f"{prefix}.v")
-    return spike, b.op("Where", [fired, v_reset(), h], v_name or f"{prefix}.v")
+        return fired, None
+    out = v_name or f"{prefix}.v"
+    # NOTE: Where with a broadcast scalar is several times slower in ONNX Runtime's CPU kernels than
+    # Cast + Mul, so the common resets use the arithmetic forms (still bit-exact, see above).
+    if a.soft_reset:  # h - spike * v_th
+        spike = to_float(b, fired, f"{prefix}.spike")
+        drop = b.op("Mul", [spike, f"{name}.v_threshold"], f"{prefix}.drop")
+        return fired, b.op("Sub", [h, drop], out)
+    if v0 == 0.0:  # spike * 0 + (1 - spike) * h == h * (not fired)
+        keep = to_float(b, b.op("Not", [fired], f"{prefix}.silent"), f"{prefix}.keep")
+        return fired, b.op("Mul", [h, keep], out)
+    return fired, b.op("Where", [fired, v_reset(), h], out)
+
+
+def to_float(b: OnnxBuilder, fired: str, name: str) -> str:
+    """Boolean spikes -> float32 0/1."""
+    return b.op("Cast", [fired], name, to=TensorProto.FLOAT)

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from scadeploy.backends.onnx_ops import STATELESS_OPS, OnnxBuilder, initial_v, neuron_step, stateless, tensor_info
+from scadeploy.backends.onnx_ops import (
+    STATELESS_OPS,
+    OnnxBuilder,
+    initial_v,
+    neuron_step,
+    stateless,
+    tensor_info,
+    to_float,
+)
 from scadeploy.ir.graph import Graph, Node, Op
 
 BATCH = "N"
@@ -72,9 +80,9 @@ def build_step_model(graph: Graph, opset: int) -> onnx.ModelProto:
         if node.op in STATELESS_OPS:
             values[node.name] = stateless(b, node, args[0])
         elif node.op is Op.NEURON:
-            values[node.name], _ = neuron_step(b, node.name, node.attrs, args[0], f"{node.name}.v",
-                                               f"{node.name}.step", spike_name=node.name,
-                                               v_name=f"{node.name}.v_next")
+            fired, _ = neuron_step(b, node.name, node.attrs, args[0], f"{node.name}.v", f"{node.name}.step",
+                                   v_name=f"{node.name}.v_next")
+            values[node.name] = to_float(b, fired, node.name)
         elif node.op is Op.ADD:
             total = args[0]
             for i, other in enumerate(args[1:], start=1):

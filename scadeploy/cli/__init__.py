@@ -33,6 +33,8 @@ def _register() -> None:
         main.add_command(module.command)
     from scadeploy.cli.simulate import command as simulate_command
     main.add_command(simulate_command)
+    from scadeploy.cli.train import command as train_command
+    main.add_command(train_command)
 
 
 _register()

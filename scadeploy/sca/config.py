@@ -1,10 +1,12 @@
 """What a training run is asked to do (TrainConfig), per-dataset recipe defaults, and what it returns.
 
 The paper's recipe (SGD momentum 0.9, lr 0.01, step x0.1 at 1/3 and 2/3 of 300 epochs, batch 64,
-flip + crop(pad 4), L1 3e-5) is the CIFAR default. DECISION: digits trains for 40 epochs at lr 0.1
+flip + crop(pad 4), L1 3e-5) is the CIFAR default. DECISION: digits trains for 40 epochs at lr 0.05
 with the same step schedule scaled to 40 epochs and a 1-pixel shift as its only augmentation
 (flipping digits changes their class): a 300-epoch recipe at lr 0.01 does not converge in the
-few epochs that keep a digits run under a minute on two CPU cores.
+few epochs that keep a digits run within minutes on two CPU cores, and lr 0.1 made the channels
+that SCA prunes and regrows drift so far within an epoch that the pruned network lost 2-3 points
+more than at 0.05 (digits widths 32-64-64, keep 0.3, one seed).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class Recipe:
 
 
 RECIPES = {
-    "digits": Recipe(epochs=40, lr=0.1, crop_padding=1, flip=False),
+    "digits": Recipe(epochs=40, lr=0.05, crop_padding=1, flip=False),
     "cifar10": Recipe(epochs=300, lr=0.01, crop_padding=4, flip=True),
     "cifar100": Recipe(epochs=300, lr=0.01, crop_padding=4, flip=True),
 }
@@ -93,11 +95,10 @@ class TrainConfig:
                        lr=self.lr if self.lr is not None else self.recipe.lr)
 
     def validate(self) -> None:
-        checks = [
-            (self.model in MODELS, f"unknown model '{self.model}'", f"choose one of {', '.join(MODELS)}"),
-            (self.dataset in DATASETS, f"unknown dataset '{self.dataset}'", f"choose one of {', '.join(DATASETS)}"),
-            (self.neuron in NEURON_KINDS, f"unknown neuron '{self.neuron}'", f"choose one of {', '.join(NEURON_KINDS)}"),
-            (self.score in SCORES, f"unknown score '{self.score}'", f"choose one of {', '.join(SCORES)}"),
+        choices = {"model": MODELS, "dataset": DATASETS, "neuron": NEURON_KINDS, "score": SCORES}
+        checks = [(getattr(self, key) in options, f"unknown {key} '{getattr(self, key)}'",
+                   f"choose one of {', '.join(options)}") for key, options in choices.items()]
+        checks += [
             (self.keep_ratio is None or 0.0 < self.keep_ratio <= 1.0, f"keep ratio {self.keep_ratio} is not in (0, 1]",
              "e.g. 0.3 keeps 30% of the prunable channels"),
             ((self.alpha is None) == (self.beta is None), "alpha and beta go together", "give both or neither"),

@@ -21,7 +21,8 @@ def world_size() -> int:
 
 
 def rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
+    """This process's rank; before set-up and after teardown, the one `torchrun` gave it (else 0)."""
+    return dist.get_rank() if is_distributed() else int(os.environ.get("RANK", "0"))
 
 
 def setup(device: str) -> tuple[str, bool]:

@@ -50,7 +50,7 @@ def train(config: TrainConfig, on_step: StepCallback | None = None,
         raise ConfigError(f"device '{config.device}' was asked for but CUDA is not available", "use --device cpu")
     device, created = distributed.setup(config.device)
     try:
-        return _Run(config, device).run(on_step, on_epoch)
+        return Trainer(config, device).run(on_step, on_epoch)
     finally:
         distributed.teardown(created)
 
@@ -71,10 +71,11 @@ def l1_subgradient(params: list[nn.Parameter], strength: float) -> None:
                     p.grad.add_(torch.sign(p), alpha=strength)
 
 
-class _Run:
-    """The state of one training run; `run()` drives it epoch by epoch."""
+class Trainer:
+    """The state of one training run; `run()` drives it epoch by epoch, the steps are public for tests."""
 
-    def __init__(self, config: TrainConfig, device: str) -> None:
+    def __init__(self, config: TrainConfig, device: str = "cpu") -> None:
+        config = config.resolved()
         self.config, self.device = config, device
         torch.manual_seed(config.seed)
         self.train_set = load_dataset(config.dataset, True, config.data_dir).tensors
@@ -100,13 +101,12 @@ class _Run:
     def run(self, on_step: StepCallback | None, on_epoch: EpochCallback | None) -> TrainResult:
         start = time.perf_counter()
         history = []
-        steps = self._steps_per_epoch()
         for epoch in range(1, self.config.epochs + 1):
             t0 = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
-            loss, train_acc = self._train_epoch(epoch, steps, on_step)
+            loss, train_acc = self.train_epoch(epoch, on_step)
             self.scheduler.step()
-            changes = self._update_structure() if self.budget else {"pruned": 0, "regrown": 0}
+            changes = self.update_structure() if self.budget else {"pruned": 0, "regrown": 0}
             test_acc = self.evaluate()
             kept = {name: int(mask.sum()) for name, mask in self.masks.items()}
             stats = EpochStats(epoch, lr, loss, train_acc, test_acc, kept, sum(kept.values()),
@@ -119,14 +119,16 @@ class _Run:
         if self.activity is not None:
             self.activity.remove()
         seconds = time.perf_counter() - start
-        return TrainResult(self._checkpoint(history, seconds), history, seconds)
+        return TrainResult(self.checkpoint(history, seconds), history, seconds)
 
     def _steps_per_epoch(self) -> int:
         per_rank = len(self.train_set[0]) // distributed.world_size()
         return -(-per_rank // self.config.batch_size)
 
-    def _train_epoch(self, epoch: int, steps: int, on_step: StepCallback | None) -> tuple[float, float]:
+    def train_epoch(self, epoch: int, on_step: StepCallback | None = None) -> tuple[float, float]:
+        """One pass over this rank's share of the training set; returns (mean loss, accuracy %) over all ranks."""
         cfg = self.config
+        steps = self._steps_per_epoch()
         images, labels = self.train_set
         order = distributed.shard(torch.randperm(len(images), generator=self.order_generator))
         self.net.train()
@@ -152,7 +154,8 @@ class _Run:
         loss_sum, correct, count = distributed.all_reduce_sum(totals.to(self.device)).tolist()
         return loss_sum / count, 100.0 * correct / count
 
-    def _update_structure(self) -> dict[str, int]:
+    def update_structure(self) -> dict[str, int]:
+        """Recompute the masks from this epoch's signals and apply them once; the optimizer state is kept."""
         new = select_masks(self.activity.scores(), self.gamma_grad.scores(), self.budget, self.config.floor,
                            self.masks, self.config.prune_only)
         changes = mask_changes(self.masks, new)
@@ -178,7 +181,8 @@ class _Run:
                                                          device=self.device))
         return 100.0 * float(counts[0] / counts[1])
 
-    def _checkpoint(self, history: list[EpochStats], seconds: float) -> Checkpoint:
+    def checkpoint(self, history: list[EpochStats], seconds: float) -> Checkpoint:
+        """The model as it is now, with its masks, the resolved config and the history in meta."""
         cfg = self.config
         input_shape, num_classes = dataset_info(cfg.dataset)
         modules = dict(self.model.named_modules())

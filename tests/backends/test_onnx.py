@@ -73,7 +73,7 @@ def test_names_follow_layers_and_batch_is_dynamic(tmp_path) -> None:
     onnx_backend.export(graph, load_target("onnx-cpu"), tmp_path, x)
     model = onnx.load(tmp_path / "model.onnx")
     names = {n.name for n in model.graph.node}
-    assert {"features.conv1", "features.sn1", "features.sn1.t0.spike", "features.sn2.t2.v", "head"} <= names
+    assert {"features.conv1", "features.sn1", "features.sn1.t0.fired", "features.sn2.t2.v", "head"} <= names
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
     runner = OrtRunner(tmp_path / "model.onnx")
     for batch in (1, 5):

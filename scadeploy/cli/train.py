@@ -1,0 +1,90 @@
+"""`scadeploy train`: train a spiking network with SCA channel pruning (or dense) and write its checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from scadeploy.checkpoint import save_checkpoint
+from scadeploy.cli.common import echo_json, handles_errors, json_option
+from scadeploy.errors import OutputExistsError
+from scadeploy.models import MODEL_WIDTH_ARG, MODELS, NEURON_KINDS
+from scadeploy.sca import EpochStats, TrainConfig, train
+from scadeploy.sca.activity import SCORES
+from scadeploy.sca.datasets import DATASETS
+from scadeploy.sca.distributed import rank
+
+
+def epoch_line(stats: EpochStats, epochs: int) -> str:
+    """One line per epoch: loss, accuracies, channels kept per layer and what the update changed."""
+    kept = " ".join(f"{name.rsplit('.', 1)[-1]}={n}" for name, n in stats.kept.items())
+    return (f"epoch {stats.epoch:>3}/{epochs}  loss {stats.loss:.4f}  train {stats.train_accuracy:5.1f}%  "
+            f"test {stats.test_accuracy:5.1f}%  kept {stats.kept_total}/{stats.channels_total} [{kept}]  "
+            f"pruned {stats.pruned} regrown {stats.regrown}  lr {stats.lr:.3g}  {stats.seconds:.1f}s")
+
+
+@click.command("train")
+@click.option("--model", default="digits", show_default=True, type=click.Choice(list(MODELS)))
+@click.option("--dataset", default="digits", show_default=True, type=click.Choice(list(DATASETS)))
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of the CIFAR python batch files.")
+@click.option("--keep", "keep_ratio", type=float, help="Fraction of prunable channels to keep (omit or 1.0: dense).")
+@click.option("--alpha", type=float, help="Fraction kept by activity (with --beta, instead of the default split).")
+@click.option("--beta", type=float, help="Fraction regrown by |dL/d gamma| (with --alpha).")
+@click.option("--epochs", type=int, help="Epochs (default: the dataset's recipe, 40 for digits, 300 for CIFAR).")
+@click.option("-T", "--timesteps", default=4, show_default=True, type=int)
+@click.option("--neuron", default="if", show_default=True, type=click.Choice(list(NEURON_KINDS)))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--batch-size", default=64, show_default=True, type=int, help="Per process.")
+@click.option("--lr", type=float, help="Initial learning rate (default: the dataset's recipe).")
+@click.option("--score", default="spike_v", show_default=True, type=click.Choice(list(SCORES)),
+              help="Channel activity: spike + |v after reset|, or |v before reset|.")
+@click.option("--grad-window", default=1, show_default=True, type=int,
+              help="Last batches of an epoch whose |dL/d gamma| decides regrowth.")
+@click.option("--prune-only", is_flag=True, help="Ablation: no regrowth, pruned channels never come back.")
+@click.option("--floor", default=1, show_default=True, type=int, help="Channels every prunable layer keeps at least.")
+@click.option("--width", "widths", multiple=True, type=int,
+              help="Width of each prunable layer in order (repeat), instead of the model's default.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint file to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing checkpoint file.")
+@json_option
+@handles_errors
+def command(output: str, force: bool, as_json: bool, widths: tuple[int, ...], **options) -> None:
+    """Train a spiking network, pruning channels with SCA, and write a checkpoint for `scadeploy compile`.
+
+    Prints one line per epoch; under `torchrun` every process trains on its share and process 0 writes.
+
+    \b
+    Examples:
+      scadeploy train --keep 0.3 -o digits.pt
+      scadeploy train --model vgg16 --dataset cifar10 --data-dir data --keep 0.3 -o vgg.pt
+      torchrun --nproc_per_node 2 -m scadeploy train --keep 0.3 -o digits.pt
+    """
+    path = Path(output)
+    if path.exists() and not force:
+        raise OutputExistsError(f"'{path}' exists", "pass --force to overwrite it")
+    if widths:
+        options["model_kwargs"] = {MODEL_WIDTH_ARG[options["model"]]: list(widths)}
+    config = TrainConfig(**options).resolved()
+    show = not as_json and rank() == 0
+    with tqdm(total=None, desc="training", unit="batch", leave=False, disable=not show, dynamic_ncols=True) as bar:
+        def on_step(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        def on_epoch(stats: EpochStats) -> None:
+            bar.write(epoch_line(stats, config.epochs))
+
+        result = train(config, on_step=on_step, on_epoch=on_epoch)
+    if rank() != 0:
+        return
+    save_checkpoint(result.checkpoint, path)
+    if as_json:
+        echo_json({"checkpoint": str(path), **result.summary()})
+        return
+    accuracy = result.checkpoint.meta["accuracy"]
+    click.echo(f"wrote {path}: test accuracy {accuracy['last']:.2f}% (best {accuracy['best']:.2f}% at epoch "
+               f"{accuracy['best_epoch']}), {result.history[-1].kept_total}/{result.history[-1].channels_total} "
+               f"prunable channels kept, {result.seconds:.0f} s")
