@@ -22,7 +22,7 @@ from torch import nn
 
 from scadeploy import __version__
 from scadeploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, sha256_of
-from scadeploy.errors import OutputExistsError, ScadeployError
+from scadeploy.errors import OutputExistsError, ScadeployError, TargetError
 from scadeploy.ir.cost import layer_costs, total_dense_macs
 from scadeploy.ir.graph import Graph, Op
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
@@ -135,6 +135,15 @@ def build_manifest(result: CompileResult, samples_label: str, source: dict | Non
     }
 
 
+def _check_distinct_backends(targets: list[Target]) -> None:
+    seen: dict[str, str] = {}
+    for target in targets:
+        if target.backend in seen:
+            raise TargetError(f"targets '{seen[target.backend]}' and '{target.name}' both write the "
+                              f"{target.backend} files", "compile them into separate output directories")
+        seen[target.backend] = target.name
+
+
 def _export_targets(result: CompileResult, targets: list[Target], staging: Path) -> None:
     modules = {t.name: backend_module(t.backend) for t in targets}
     graph = result.deployable
@@ -165,6 +174,7 @@ def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tu
     if out_dir.exists() and not force:
         raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
     targets = [load_target(name) for name in target_names]
+    _check_distinct_backends(targets)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging."))
     try:
@@ -185,8 +195,7 @@ def compile_checkpoint(ckpt_path: str | Path, out_dir: str | Path, target_names:
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
     if out_dir.exists() and not force:
         raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
-    for name in target_names:
-        load_target(name)  # fail on an unknown target before the slow part
+    _check_distinct_backends([load_target(name) for name in target_names])  # fail before the slow part
     ckpt = load_checkpoint(ckpt_path)
     sha = sha256_of(ckpt_path)
     samples, label = evaluation_samples(ckpt)

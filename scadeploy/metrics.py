@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from scadeploy.backends.torch_ref import Value, _apply
+from scadeploy.backends.torch_ref import Value, run_graph
 from scadeploy.ir.cost import dense_macs as node_dense_macs
 from scadeploy.ir.graph import Encoding, Graph, Node, Op
 
@@ -104,21 +104,14 @@ def _layer_synops(node: Node, value: Value, timesteps: int) -> LayerSynOps:
 
 def measure_synops(graph: Graph, x: torch.Tensor) -> SynOpsReport:
     """Run the torch reference on real inputs `x` and count every conv/linear layer's synaptic operations."""
-    inp = graph.input
-    values: dict[str, Value] = {inp.name: Value(x.float(), inp.attrs.encoding is Encoding.DIRECT)}
-    rows = []
-    last_use = {name: i for i, n in enumerate(graph.nodes) for name in n.inputs}
-    with torch.no_grad():
-        for i, node in enumerate(graph.nodes[1:], start=1):
-            args = [values[name] for name in node.inputs]
-            if node.op in (Op.CONV2D, Op.LINEAR):
-                rows.append(_layer_synops(node, args[0], graph.timesteps))
-            params = {k: p.float() for k, p in node.params.items()}
-            values[node.name] = _apply(node, args, graph.timesteps, params)
-            for name in node.inputs:
-                if last_use[name] == i:
-                    del values[name]
-    samples = x.shape[0] if inp.attrs.encoding is Encoding.DIRECT else x.shape[1]
+    rows: list[LayerSynOps] = []
+
+    def observe(node: Node, args: list[Value]) -> None:
+        if node.op in (Op.CONV2D, Op.LINEAR):
+            rows.append(_layer_synops(node, args[0], graph.timesteps))
+
+    run_graph(graph, x.float(), observe=observe)
+    samples = x.shape[0] if graph.input.attrs.encoding is Encoding.DIRECT else x.shape[1]
     return SynOpsReport(int(samples), graph.timesteps, rows)
 
 

@@ -78,7 +78,7 @@ def _per_frame(fn: Callable[[torch.Tensor], torch.Tensor], value: Value) -> Valu
     return Value(out.reshape(t.shape[0], t.shape[1], *out.shape[1:]), False)
 
 
-def _apply(node: Node, args: list[Value], timesteps: int, params: dict[str, torch.Tensor]) -> Value:
+def apply_node(node: Node, args: list[Value], timesteps: int, params: dict[str, torch.Tensor]) -> Value:
     a = node.attrs
     op = node.op
     if op is Op.CONV2D:
@@ -118,10 +118,17 @@ def _apply(node: Node, args: list[Value], timesteps: int, params: dict[str, torc
     raise NotImplementedError(f"torch_ref has no rule for op {op.value}")  # verify() rules this out
 
 
+Observer = Callable[[Node, list[Value]], None]
+
+
 def run_graph(
-    graph: Graph, x: torch.Tensor, *, record: bool = False, dtype: torch.dtype = torch.float32
+    graph: Graph, x: torch.Tensor, *, record: bool = False, dtype: torch.dtype = torch.float32,
+    observe: Observer | None = None,
 ) -> RunResult:
-    """Run the graph on `x` (`[N, ...]` for direct encoding, `[T, N, ...]` for a sequence)."""
+    """Run the graph on `x` (`[N, ...]` for direct encoding, `[T, N, ...]` for a sequence).
+
+    `observe(node, input_values)` is called before each node runs, e.g. to count synaptic operations.
+    """
     inp = graph.input
     static = inp.attrs.encoding is Encoding.DIRECT
     values: dict[str, Value] = {inp.name: Value(x.to(dtype), static)}
@@ -129,8 +136,11 @@ def run_graph(
     last_use = {name: i for i, n in enumerate(graph.nodes) for name in n.inputs}
     with torch.no_grad():
         for i, node in enumerate(graph.nodes[1:], start=1):
+            args = [values[n] for n in node.inputs]
+            if observe is not None:
+                observe(node, args)
             params = {k: p.to(dtype=dtype, device=x.device) for k, p in node.params.items()}
-            values[node.name] = _apply(node, [values[n] for n in node.inputs], graph.timesteps, params)
+            values[node.name] = apply_node(node, args, graph.timesteps, params)
             if record and node.op is Op.NEURON:
                 spikes[node.name] = values[node.name].tensor
             for name in node.inputs:
