@@ -55,11 +55,11 @@ def signed_clamp24(x: torch.Tensor) -> torch.Tensor:
 class _Synapse:
     """One edge as a torch op on integer inputs; float dtype chosen so every partial sum is exact."""
 
-    def __init__(self, edge: Edge, input_max: int) -> None:
+    def __init__(self, edge: Edge, input_max: int, device: torch.device) -> None:
         self.edge = edge
         bound = float(np.abs(edge.weight).reshape(edge.weight.shape[0], -1).sum(1).max()) * input_max
         self.dtype = torch.float32 if bound < 2**24 else torch.float64
-        self.weight = torch.from_numpy(edge.weight).to(self.dtype)
+        self.weight = torch.from_numpy(edge.weight).to(device=device, dtype=self.dtype)
 
     def __call__(self, s: torch.Tensor) -> torch.Tensor:
         e = self.edge
@@ -73,15 +73,15 @@ class _Synapse:
 
 
 class _Neuron:
-    def __init__(self, layer: Layer) -> None:
+    def __init__(self, layer: Layer, device: torch.device) -> None:
         self.layer = layer
         shape = (-1, 1, 1) if len(layer.shape) == 3 else (-1,)
-        self.bias = torch.from_numpy(layer.bias).to(torch.int64).reshape(shape) * 64
+        self.bias = torch.from_numpy(layer.bias).to(device=device, dtype=torch.int64).reshape(shape) * 64
         self.u: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
 
     def reset(self, batch: int) -> None:
-        self.u = torch.zeros(batch, *self.layer.shape, dtype=torch.int64)
+        self.u = torch.zeros(batch, *self.layer.shape, dtype=torch.int64, device=self.bias.device)
         self.v = torch.zeros_like(self.u)
 
     def step(self, a: torch.Tensor) -> torch.Tensor:
@@ -97,28 +97,32 @@ class _Neuron:
         return spikes.to(torch.uint8)
 
 
-def emulate(net: FixedNet, x: torch.Tensor, *, record: bool = True, batch_size: int = 512,
+def emulate(net: FixedNet, x: torch.Tensor, *, record: bool = True, batch_size: int = 512, device: str = "cpu",
             progress: Callable[[int], None] | None = None) -> SimResult:
-    """Run `x` ([N, *input_shape] float frames, direct encoding) through the fixed-point network."""
-    synapses = {(layer.name, i): _Synapse(e, net.input_max if e.source == INPUT else 1)
+    """Run `x` ([N, *input_shape] float frames, direct encoding) through the fixed-point network.
+
+    `device` ("cpu" or "cuda[:i]") is where the batches run; results come back on the CPU.
+    """
+    where = torch.device(device)
+    synapses = {(layer.name, i): _Synapse(e, net.input_max if e.source == INPUT else 1, where)
                 for layer in net.layers for i, e in enumerate(layer.edges)}
     x_int = torch.from_numpy(net.quantize_input(x.detach().cpu().numpy()))
     logits, spikes = [], {layer.name: [] for layer in net.layers if layer.spiking}
     for start in range(0, x_int.shape[0], batch_size):
         frame = x_int[start:start + batch_size]
-        batch_logits, batch_spikes = _run_batch(net, synapses, frame, record)
-        logits.append(batch_logits)
+        batch_logits, batch_spikes = _run_batch(net, synapses, frame.to(where), record, where)
+        logits.append(batch_logits.cpu())
         for name, s in batch_spikes.items():
-            spikes[name].append(s)
+            spikes[name].append(s.cpu())
         if progress is not None:
             progress(frame.shape[0])
     merged = {name: torch.cat(parts, 1) for name, parts in spikes.items()} if record else {}
     return SimResult(torch.cat(logits), merged, x_int, steps=net.timesteps * x_int.shape[0])
 
 
-def _run_batch(net: FixedNet, synapses: dict, frame: torch.Tensor,
-               record: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    neurons = [_Neuron(layer) for layer in net.layers]
+def _run_batch(net: FixedNet, synapses: dict, frame: torch.Tensor, record: bool,
+               device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    neurons = [_Neuron(layer, device) for layer in net.layers]
     for n in neurons:
         n.reset(frame.shape[0])
     kept = {layer.name for layer in net.layers if layer.spiking and (record or layer.name == net.output)}
@@ -141,7 +145,7 @@ def decode_logits(net: FixedNet, u_out: torch.Tensor, out_spikes: torch.Tensor |
     """Readout current u (= 64 * sum_t a_t) -> float logits; or spike rates when there is no readout."""
     if net.has_readout:
         acc = u_out.to(torch.float64) / 64.0
-        bias = torch.from_numpy(net.readout_bias) if net.readout_bias.size else 0.0
+        bias = torch.from_numpy(net.readout_bias).to(acc.device) if net.readout_bias.size else 0.0
         return acc / (net.timesteps * net.readout_scale) + bias
     if out_spikes is None:
         raise ValueError("spike-rate logits need the output layer's spikes recorded")

@@ -70,8 +70,8 @@ def check_supported(graph: Graph, target: Target) -> None:
     problems = lowering_problems(graph)
     if problems:
         raise UnsupportedError("the Lava backend cannot lower the model: " + "; ".join(problems),
-                               "see docs for the supported layers: conv, linear, IF/LIF with hard reset, "
-                               "max pooling of spikes, average pooling with kernel == stride, residual adds")
+                               "supported: conv, linear, IF/LIF with hard reset, max pooling of spikes, average "
+                               "pooling with kernel == stride, residual adds into a neuron, one readout linear")
     net, _, _ = lower_graph(graph, options)
     check_fits(plan_resources(net, limits))
 

@@ -82,11 +82,12 @@ def find_net(out_dir: Path) -> Path:
     raise DataError(f"'{out_dir}' was compiled without a Lava target", "add --target loihi2-sim to scadeploy compile")
 
 
-def simulate(out_dir: str | Path, backend: str = "emulator", samples: int | None = None,
+def simulate(out_dir: str | Path, backend: str = "emulator", samples: int | None = None, device: str = "cpu",
              progress: Callable[[int], None] | None = None) -> SimulationReport:
     """Run the test split (or its first `samples`) through `backend` and compare with the float reference."""
     if backend not in SIM_BACKENDS:
         raise UnsupportedError(f"unknown simulation backend '{backend}'", f"choose one of {', '.join(SIM_BACKENDS)}")
+    check_device(device)
     out_dir = Path(out_dir)
     net_path = find_net(out_dir)
     net = read_net(net_path)
@@ -98,16 +99,24 @@ def simulate(out_dir: str | Path, backend: str = "emulator", samples: int | None
     images, labels = load_test_split(dataset, meta.get("data_dir"))
     if samples is not None:
         images, labels = images[:samples], labels[:samples]
-    return _evaluate(net, net_path, graph, backend, dataset, images, labels, progress)
+    return _evaluate(net, net_path, graph, backend, dataset, images, labels, device, progress)
 
 
-def _run(net: FixedNet, net_path: Path, backend: str, x: torch.Tensor, progress) -> SimResult:
+def check_device(device: str) -> None:
+    """'cpu', or 'cuda[:i]' when a CUDA GPU is present."""
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UnsupportedError(f"unknown device '{device}'", "use cpu or cuda[:i]")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UnsupportedError(f"device '{device}' was asked for but CUDA is not available", "use --device cpu")
+
+
+def _run(net: FixedNet, net_path: Path, backend: str, x: torch.Tensor, device: str, progress) -> SimResult:
     if backend == "lava":
         from scadeploy.backends.lava_runner import run_lava
 
         return run_lava(net, x, net_path=net_path, chunk_samples=4, progress=progress)
     start = time.perf_counter()
-    result = emulate(net, x, progress=progress)
+    result = emulate(net, x, device=device, progress=progress)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -118,7 +127,7 @@ def spike_mismatches(a: SimResult, b: SimResult) -> int:
 
 
 def _evaluate(net: FixedNet, net_path: Path, graph: Graph, backend: str, dataset: str, images: torch.Tensor,
-              labels: torch.Tensor, progress) -> SimulationReport:
+              labels: torch.Tensor, device: str, progress) -> SimulationReport:
     batch = LAVA_BATCH if backend == "lava" else EMULATOR_BATCH
     correct = float_correct = agree = steps = 0
     seconds = 0.0
@@ -127,7 +136,7 @@ def _evaluate(net: FixedNet, net_path: Path, graph: Graph, backend: str, dataset
     synop_sums: dict[str, dict[str, float]] = {}
     for start in range(0, images.shape[0], batch):
         x, y = images[start:start + batch], labels[start:start + batch]
-        result = _run(net, net_path, backend, x, progress)
+        result = _run(net, net_path, backend, x, device, progress)
         ref = run_graph(graph, x).logits
         n = x.shape[0]
         correct += int((result.logits.argmax(1) == y).sum())

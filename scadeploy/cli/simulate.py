@@ -16,9 +16,11 @@ from scadeploy.cli.common import console, echo_json, handles_errors, json_option
               help="emulator: bit-exact torch emulation of Lava's fixed point (fast); lava: the Lava CPU simulator.")
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Simulate only the first N test samples (default: the whole test split).")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where the emulator runs: cpu or cuda[:i] (the Lava simulator always runs on the CPU).")
 @json_option
 @handles_errors
-def command(out_dir: str, backend: str, samples: int | None, as_json: bool) -> None:
+def command(out_dir: str, backend: str, samples: int | None, device: str, as_json: bool) -> None:
     """Simulate DIR/model.net (from `compile --target loihi2-sim`) on the checkpoint's test set.
 
     Reports accuracy, agreement with the float torch reference, per-layer firing rates, SynOps counted
@@ -30,7 +32,7 @@ def command(out_dir: str, backend: str, samples: int | None, as_json: bool) -> N
       scadeploy simulate out --backend lava --samples 50 --json
     """
     with tqdm(total=samples, desc=f"simulate ({backend})", unit="sample", disable=None, leave=False) as bar:
-        report = simulate(out_dir, backend, samples, progress=bar.update)
+        report = simulate(out_dir, backend, samples, device, progress=bar.update)
     if as_json:
         echo_json(report.to_dict())
         return

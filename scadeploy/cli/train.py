@@ -19,7 +19,7 @@ from scadeploy.sca.distributed import rank
 
 def epoch_line(stats: EpochStats, epochs: int) -> str:
     """One line per epoch: loss, accuracies, channels kept per layer and what the update changed."""
-    kept = " ".join(f"{name.rsplit('.', 1)[-1]}={n}" for name, n in stats.kept.items())
+    kept = " ".join(f"{name}={n}" for name, n in stats.kept.items())
     return (f"epoch {stats.epoch:>3}/{epochs}  loss {stats.loss:.4f}  train {stats.train_accuracy:5.1f}%  "
             f"test {stats.test_accuracy:5.1f}%  kept {stats.kept_total}/{stats.channels_total} [{kept}]  "
             f"pruned {stats.pruned} regrown {stats.regrown}  lr {stats.lr:.3g}  {stats.seconds:.1f}s")
@@ -75,7 +75,8 @@ def command(output: str, force: bool, as_json: bool, widths: tuple[int, ...], **
             bar.update(done - bar.n)
 
         def on_epoch(stats: EpochStats) -> None:
-            bar.write(epoch_line(stats, config.epochs))
+            if show:
+                bar.write(epoch_line(stats, config.epochs))
 
         result = train(config, on_step=on_step, on_epoch=on_epoch)
     if rank() != 0:

@@ -55,3 +55,12 @@ def test_recording_can_be_switched_off_without_changing_logits():
     x = frames(CASES["vgg"][2], 8)
     assert torch.equal(emulate(net, x, record=False).logits, emulate(net, x).logits)
     assert emulate(net, x, record=False).spikes == {}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_emulation_is_identical_to_cpu():
+    net, _, _ = lowered("resnet")
+    x = frames(CASES["resnet"][2], 16)
+    cpu, cuda = emulate(net, x), emulate(net, x, device="cuda")
+    assert torch.equal(cpu.logits, cuda.logits)
+    assert all(torch.equal(cpu.spikes[n], cuda.spikes[n]) for n in cpu.spikes)

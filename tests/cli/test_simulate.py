@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from support import invoke, write_checkpoint
 
 from scadeploy.checkpoint import load_checkpoint, save_checkpoint
@@ -74,3 +75,9 @@ def test_checkpoint_without_a_dataset(compiled, tmp_path):
     save_checkpoint(dataclasses.replace(ckpt, meta={}), out / "stripped.pt")
     result = invoke("simulate", str(out))
     assert result.exit_code == 2 and "names no dataset" in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error shown when no GPU is present")
+def test_cuda_without_a_gpu_is_one_clear_error(compiled):
+    result = invoke("simulate", str(compiled), "--device", "cuda")
+    assert result.exit_code == 2 and "CUDA is not available" in result.stderr

@@ -129,15 +129,15 @@ def synapses_of(graph: Graph, neuron: Node) -> list[Node]:
 def quantize_problems(graph: Graph) -> list[str]:
     """Everything this pass cannot express, one readable line each."""
     problems = []
+    readout = _readout(graph)
     for node in graph.nodes:
         where = f"'{node.name}'"
         if node.op in (Op.BATCHNORM, Op.MAXPOOL, Op.AVGPOOL):
             problems.append(f"{node.op.value} {where} must be folded or rewritten before quantization")
         elif node.op is Op.NEURON:
             problems += _neuron_problems(graph, node)
-        elif node.op in PRODUCER_OPS and source_of(graph, node.inputs[0]).op not in (Op.NEURON, Op.INPUT):
-            problems.append(f"{where} reads {source_of(graph, node.inputs[0]).op.value} output, not spikes or the "
-                            "input (two weight layers need a neuron between them)")
+        elif node.op in PRODUCER_OPS:
+            problems += _producer_problems(graph, node, readout)
         elif node.op is Op.ADD and any(c.op is not Op.NEURON for c in graph.consumers(node.name)):
             problems.append(f"add {where} must feed neurons only (Loihi sums synaptic input into a neuron)")
     for mean in graph.of_op(Op.MEAN_OVER_TIME):
@@ -145,6 +145,20 @@ def quantize_problems(graph: Graph) -> list[str]:
         if any(n.op not in (Op.LINEAR, Op.FLATTEN) for n in tail) or sum(n.op is Op.LINEAR for n in tail) > 1:
             problems.append(f"after mean_over_time '{mean.name}' only one linear readout is supported, got "
                             f"{[n.op.value for n in tail]}")
+    return problems
+
+
+def _producer_problems(graph: Graph, node: Node, readout: Node | None) -> list[str]:
+    where = f"'{node.name}'"
+    source = source_of(graph, node.inputs[0])
+    problems = []
+    if source.op not in (Op.NEURON, Op.INPUT):
+        problems.append(f"{where} reads {source.op.value} output, not spikes or the input (two weight layers "
+                        "need a neuron between them)")
+    readers = {c.op.value for c in graph.consumers(node.name) if c.op not in (Op.NEURON, Op.ADD)}
+    if readers and node is not readout:
+        problems.append(f"{where} feeds {sorted(readers)}: weights must drive neurons, or be the one readout "
+                        "linear after mean_over_time")
     return problems
 
 

@@ -124,3 +124,13 @@ def test_soft_reset_is_refused_with_a_reason():
 def test_bad_bit_widths_are_target_errors():
     with pytest.raises(TargetError, match="weight_bits"):
         QuantOptions.from_options({"weight_bits": "eight"})
+
+
+def test_a_linear_before_the_time_mean_is_refused():
+    graph = tiny_graph(NeuronAttrs(NeuronKind.IF, 1.0, 0.0))
+    order = ["input", "conv", "sn", "flat", "head", "mean", "output"]
+    rewired = {"head": ("flat",), "mean": ("head",), "output": ("mean",)}
+    nodes = [graph[name].with_(inputs=rewired.get(name, graph[name].inputs)) for name in order]
+    nodes[5] = nodes[5].with_(shape=(3,))
+    with pytest.raises(UnsupportedError, match="'head' feeds \\['mean_over_time'\\]: weights must drive neurons"):
+        quantize(verify(Graph(tuple(nodes), T)))
