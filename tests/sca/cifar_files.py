@@ -17,10 +17,11 @@ def write_cifar(root: Path, name: str = "cifar10", per_file: int = 4, seed: int 
     """`root/<official sub-directory>` with every batch file holding `per_file` random images."""
     rng = np.random.default_rng(seed)
     if name == "cifar10":
-        folder, files, key, classes = "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], \
-            b"labels", 10
+        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        folder, key, classes = "cifar-10-batches-py", b"labels", 10
     else:
-        folder, files, key, classes = "cifar-100-python", ["train", "test"], b"fine_labels", 100
+        files = ["train", "test"]
+        folder, key, classes = "cifar-100-python", b"fine_labels", 100
     directory = Path(root) / folder
     directory.mkdir(parents=True, exist_ok=True)
     for file in files:
