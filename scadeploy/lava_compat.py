@@ -16,6 +16,8 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import io
+import logging
 import multiprocessing
 import re
 import sys
@@ -94,8 +96,10 @@ def import_lava(module: str = "lava.lib.dl.netx") -> ModuleType:
     ensure_lava()
     _prepare_start_method()
     try:
-        # NOTE: lava-dl prints notices about optional packages on import; keep stdout clean for --json.
-        with contextlib.redirect_stdout(sys.stderr):
+        # NOTE: lava-dl prints notices about optional packages (and torch warns about CUDA) on import;
+        # none concern scadeploy, so they are swallowed to keep tables and --json output clean.
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        with contextlib.redirect_stdout(io.StringIO()):
             return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         raise UnsupportedError(f"the Lava simulator cannot be imported ({exc.name} is missing)", INSTALL_HINT) from exc

@@ -39,7 +39,7 @@ def test_recorder_running_mean_over_training_batches():
     expected = torch.zeros(32, dtype=torch.float64)
     for images in [torch.rand(5, 1, 8, 8), torch.rand(3, 1, 8, 8)]:
         model(encode_direct(images, 4))
-        expected += (spikes[-1] + model.features.sn2.v_seq.abs()).double().sum((0, 1, 3, 4))
+        expected += (spikes[-1] + model.features.sn2.v_seq.detach().abs()).double().sum((0, 1, 3, 4))
         functional.reset_net(model)
     scores = recorder.scores()
     assert set(scores) == {"features.conv1", "features.conv2", "features.conv3"}
