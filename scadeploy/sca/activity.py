@@ -63,6 +63,7 @@ class ActivityRecorder:
         self.score = score
         modules = dict(model.named_modules())
         self.units = prunable_units(model)
+        self.channels = {u.conv: modules[u.conv].out_channels for u in self.units}
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self._handles = []
@@ -81,7 +82,7 @@ class ActivityRecorder:
 
     def reset(self) -> None:
         """Start a new running mean (after every structure update)."""
-        self.sums = {u.conv: torch.zeros((), dtype=torch.float64) for u in self.units}
+        self.sums = {key: torch.zeros(c, dtype=torch.float64) for key, c in self.channels.items()}
         self.counts = {u.conv: 0 for u in self.units}
 
     def scores(self) -> dict[str, torch.Tensor]:

@@ -73,19 +73,19 @@ def select_masks(activity: dict[str, torch.Tensor], gamma_grad: dict[str, torch.
     sizes = [activity[n].numel() for n in names]
     total = sum(sizes)
     act = _flat(activity)
+    eligible = _flat(previous).bool() if prune_only and previous else torch.ones(total, dtype=torch.bool)
     if prune_only:
-        alive = _flat(previous).bool() if previous else torch.ones(total, dtype=torch.bool)
-        keep = _top(act, alive, math.floor(budget.keep_ratio * total + 1e-9))
+        keep = _top(act, eligible, math.floor(budget.keep_ratio * total + 1e-9))
     else:
-        keep = _top(act, torch.ones(total, dtype=torch.bool), math.floor(budget.alpha * total + 1e-9))
+        keep = _top(act, eligible, math.floor(budget.alpha * total + 1e-9))
         grad = _flat(gamma_grad) if gamma_grad is not None else torch.zeros(total, dtype=torch.float64)
         keep |= _top(grad, ~keep, math.floor(budget.beta * total + 1e-9))
     masks = {}
-    for name, size, kept in zip(names, sizes, keep.split(sizes), strict=True):
+    for name, size, kept, allowed in zip(names, sizes, keep.split(sizes), eligible.split(sizes), strict=True):
         kept = kept.clone()
         missing = min(floor, size) - int(kept.sum())
         if missing > 0:
-            kept |= _top(activity[name].double().flatten(), ~kept, missing)
+            kept |= _top(activity[name].double().flatten(), allowed & ~kept, missing)
         masks[name] = kept
     return masks
 

@@ -56,6 +56,12 @@ def test_prune_only_never_regrows():
     assert masks["b"].tolist() == [True, False, False, True, True, True]
 
 
+def test_prune_only_floor_uses_surviving_channels():
+    previous = {"a": torch.tensor([False, True, False, False]), "b": torch.ones(6, dtype=torch.bool)}
+    masks = select_masks(ACTIVITY, GRAD, Budget(0.1, 0.0), previous=previous, prune_only=True)
+    assert masks["a"].tolist() == [False, True, False, False]  # a0 is more active but was pruned before
+
+
 def test_ties_broken_by_position():
     flat = {"a": torch.zeros(4, dtype=torch.float64), "b": torch.zeros(6, dtype=torch.float64)}
     masks = select_masks(flat, flat, Budget(0.3, 0.0))
