@@ -119,7 +119,9 @@ def variant_from_checkpoint(label: str, ckpt: Checkpoint) -> Variant:
 def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str = "cpu") -> Runner:
     """A runner of `kind` for `variant`; ONNX files are built from the IR when the variant has none."""
     name = f"{kind}:{variant.label}"
-    session = (options.provider, options.intra_op_num_threads, options.graph_optimization_level)
+    # NOTE: every ONNX Runtime runner (masked, stripped, dynamo) gets the same session options.
+    session = (options.provider, options.intra_op_num_threads, options.graph_optimization_level,
+               options.allow_spinning)
     if kind == "onnx" and variant.onnx_model is not None:
         return OrtRunner(variant.onnx_model, name, *session)
     if kind in ("onnx", "onnx-step"):
@@ -127,7 +129,8 @@ def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str =
         if kind == "onnx":
             return OrtRunner(sequence.SerializeToString(), name, *session)
         states = state_specs(align_channels(variant.graph, options.align_channels))
-        return OrtStepRunner(step.SerializeToString(), states, variant.graph.timesteps, *session, name=name)
+        return OrtStepRunner(step.SerializeToString(), states, variant.graph.timesteps, *session[:3], name=name,
+                             spinning=options.allow_spinning)
     if kind == "torch-ref":
         return TorchRefRunner(variant.graph, name, device)
     if kind == "spikingjelly":
@@ -188,6 +191,8 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
         timings.extend(time_runners(built, x, warmup, repeats, progress).values())
     settings = {"threads": options.intra_op_num_threads, "provider": options.provider, "device": device,
                 "graph_optimization_level": options.graph_optimization_level,
+                "intra_op_allow_spinning": options.allow_spinning, "inter_op_num_threads": 1,
+                "execution_mode": "sequential",
                 "align_channels": options.align_channels, "warmup": warmup, "repeats": repeats,
                 "batch_sizes": list(batch_sizes), "timesteps": variants[STRIPPED].graph.timesteps,
                 "input_shape": list(variants[STRIPPED].graph.input.shape), "platform": platform.platform(),

@@ -45,8 +45,13 @@ class Runner(Protocol):
 
 
 def ort_session(model: bytes | str | Path, provider: str = "cpu", threads: int = 0,
-                level: str = "all") -> ort.InferenceSession:
-    """An ONNX Runtime session with pinned threads and an explicit provider (never a silent fallback)."""
+                level: str = "all", spinning: bool = True) -> ort.InferenceSession:
+    """An ONNX Runtime session with pinned threads and an explicit provider (never a silent fallback).
+
+    `spinning=False` makes idle intra-op threads sleep instead of busy-waiting between operators.
+    NOTE: on a CPU shared with other processes, spinning threads burn the time slices the working
+    thread needs; a model of many short operators (a stripped SNN) then slows down the most.
+    """
     if provider not in PROVIDERS:
         raise UnsupportedError(f"unknown ONNX Runtime provider '{provider}'", f"use one of {', '.join(PROVIDERS)}")
     if PROVIDERS[provider] not in ort.get_available_providers():
@@ -58,6 +63,7 @@ def ort_session(model: bytes | str | Path, provider: str = "cpu", threads: int =
     so.inter_op_num_threads = 1
     so.graph_optimization_level = OPT_LEVELS[level]
     so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     providers: list = [PROVIDERS[provider]]
     if provider == "cuda":
         providers = [(PROVIDERS["cuda"], {"cudnn_conv_algo_search": "HEURISTIC"}), PROVIDERS["cpu"]]
@@ -75,9 +81,9 @@ class OrtRunner:
     """The sequence-layout ONNX model: one `session.run` per batch."""
 
     def __init__(self, model: bytes | str | Path, name: str = "onnxruntime", provider: str = "cpu",
-                 threads: int = 0, level: str = "all") -> None:
+                 threads: int = 0, level: str = "all", spinning: bool = True) -> None:
         self.name = name
-        self._args = (model, provider, threads, level)
+        self._args = (model, provider, threads, level, spinning)
         self._session: ort.InferenceSession | None = None
 
     def prepare(self, batch_size: int) -> None:
@@ -93,11 +99,12 @@ class OrtStepRunner:
     """The step-layout ONNX model run T times; states stay on the device between steps (I/O binding)."""
 
     def __init__(self, model: bytes | str | Path, states: Sequence, timesteps: int, provider: str = "cpu",
-                 threads: int = 0, level: str = "all", name: str = "onnxruntime-step") -> None:
+                 threads: int = 0, level: str = "all", name: str = "onnxruntime-step",
+                 spinning: bool = True) -> None:
         self.name = name
         self.states = list(states)  # onnx_step.StateSpec
         self.timesteps = timesteps
-        self._args = (model, provider, threads, level)
+        self._args = (model, provider, threads, level, spinning)
         self._device = "cuda" if provider == "cuda" else "cpu"
         self._session: ort.InferenceSession | None = None
 
@@ -189,11 +196,11 @@ class DynamoOnnxRunner:
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int], timesteps: int,
                  name: str = "torch.onnx-dynamo", provider: str = "cpu", threads: int = 0,
-                 level: str = "all") -> None:
+                 level: str = "all", spinning: bool = True) -> None:
         self.name = name
         self.module = DirectEncoded(model, timesteps).eval()
         self.input_shape = tuple(input_shape)
-        self._session_args = (provider, threads, level)
+        self._session_args = (provider, threads, level, spinning)
         self._runner: OrtRunner | None = None
 
     def export(self) -> bytes:

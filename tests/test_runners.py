@@ -51,6 +51,15 @@ def test_onnx_runners_match_the_reference(digits) -> None:
     stepper = OrtStepRunner(step.SerializeToString(), states, graph.timesteps, threads=1)
     _check(stepper, x, expected)
     _check(stepper, x[:2], expected[:2])  # a new batch size re-creates the state
+    _check(OrtRunner(sequence.SerializeToString(), threads=2, spinning=False), x, expected)
+
+
+def test_spinning_is_a_session_option(digits) -> None:
+    _, graph, _, _ = digits
+    sequence, _ = build_models(graph, OnnxOptions())
+    for spinning, flag in ((True, "1"), (False, "0")):
+        session = ort_session(sequence.SerializeToString(), threads=2, spinning=spinning)
+        assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == flag
 
 
 def test_torch_runners_match_the_reference(digits) -> None:

@@ -37,6 +37,7 @@ class OnnxOptions:
     intra_op_num_threads: int = 0  # 0: ONNX Runtime's default (one thread per physical core)
     graph_optimization_level: str = "all"
     align_channels: int = 1  # pad conv channels to this multiple (8 suits AVX2 CPUs)
+    allow_spinning: bool = True  # idle intra-op threads busy-wait (ORT default); False suits shared CPUs
     parity_tolerance: float = 1e-4
 
 
@@ -58,6 +59,8 @@ def parse_options(target: Target) -> OnnxOptions:
         if not isinstance(value, int) or value < (0 if key == "intra_op_num_threads" else 1):
             problems.append(f"{key} must be a {'non-negative' if key.startswith('intra') else 'positive'} "
                             f"integer, got {value!r}")
+    if not isinstance(options.allow_spinning, bool):
+        problems.append(f"allow_spinning must be true or false, got {options.allow_spinning!r}")
     if not isinstance(options.parity_tolerance, (int, float)) or options.parity_tolerance <= 0:
         problems.append(f"parity_tolerance must be a positive number, got {options.parity_tolerance!r}")
     if problems:
@@ -108,7 +111,7 @@ def measure_parity(graph: Graph, options: OnnxOptions, step_model: onnx.ModelPro
     aligned = align_channels(graph, options.align_channels)
     probe = build_sequence_model(aligned, options.opset, expose_spikes=True)
     session = ort_session(probe.SerializeToString(), options.provider, options.intra_op_num_threads,
-                          options.graph_optimization_level)
+                          options.graph_optimization_level, options.allow_spinning)
     x = samples.detach().float().cpu().contiguous()
     outputs = session.run(None, {graph.input.name: x.numpy()})
     names = [o.name for o in session.get_outputs()]
@@ -121,7 +124,8 @@ def measure_parity(graph: Graph, options: OnnxOptions, step_model: onnx.ModelPro
         flips += int((got != expected).sum())
         compared += expected.numel()
     step = OrtStepRunner(step_model.SerializeToString(), state_specs(aligned), graph.timesteps,
-                         options.provider, options.intra_op_num_threads, options.graph_optimization_level)
+                         options.provider, options.intra_op_num_threads, options.graph_optimization_level,
+                         spinning=options.allow_spinning)
     step.prepare(x.shape[0])
     step_logits = torch.from_numpy(step.run(x.numpy()))
     return OnnxParity(

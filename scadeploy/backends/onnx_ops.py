@@ -108,18 +108,38 @@ def initial_v(a: NeuronAttrs) -> float:
 
 def neuron_step(b: OnnxBuilder, name: str, a: NeuronAttrs, x: str, v: str | None, prefix: str,
                 want_v: bool = True, v_name: str | None = None) -> tuple[str, str | None]:
-    """Emit one neuron step; returns (fired, new v). `v=None` means the reset state (first step).
+    """Emit one neuron step; returns (silent, new v). `v=None` means the reset state (first step).
 
-    `fired` is the boolean spike; callers cast it to float (the sequence layout casts all T steps
-    at once, after concatenating the booleans, which moves a quarter of the bytes). Helper tensors
-    are named `{prefix}.h` etc.; the new v defaults to `{prefix}.v`.
+    `silent` is the boolean `h < v_th`, the negated spike; callers turn it into float spikes with
+    `spikes()` (the sequence layout does so once for all T steps, after concatenating the booleans,
+    which moves a quarter of the bytes). The hard reset to 0 reuses it, `v = h * Cast(silent)`, so a
+    step costs one comparison instead of two. Helper tensors are named `{prefix}.h` etc.; the new v
+    defaults to `{prefix}.v`.
     The float operations and their order are those of `torch_ref.neuron_step`, so results match
     bit for bit. Where v is the constant reset value the no-op arithmetic is skipped: 0 + y, y - 0
     and y * 1 are exact in IEEE floats, so skipping them changes no bit.
-    NOTE: `h - v_th >= 0` is computed as `h >= v_th`; the sign of a rounded difference is the sign
-    of the exact one, so both agree. `spike * v_reset + (1 - spike) * h` is `Where(fired, v_reset, h)`
-    (and `h * (not fired)` when v_reset is 0, up to the sign of a zero, which no later step can see).
+    NOTE: `h - v_th >= 0` is computed as `not (h < v_th)`; the sign of a rounded difference is the
+    sign of the exact one, and no value is NaN, so both agree. `spike * v_reset + (1 - spike) * h` is
+    `Where(silent, h, v_reset)` (and `h * silent` when v_reset is 0, up to the sign of a zero, which
+    no later step can see).
     """
+    h = _charge(b, name, a, x, v, prefix)
+    silent = b.op("Less", [h, b.const(f"{name}.v_threshold", float(a.v_threshold))], f"{prefix}.silent")
+    if not want_v:
+        return silent, None
+    out = v_name or f"{prefix}.v"
+    # NOTE: Where with a broadcast scalar is several times slower in ONNX Runtime's CPU kernels than
+    # Cast + Mul, so the common resets use the arithmetic forms (still bit-exact, see above).
+    if a.soft_reset:  # h - spike * v_th
+        drop = b.op("Mul", [spikes(b, silent, f"{prefix}.spike"), f"{name}.v_threshold"], f"{prefix}.drop")
+        return silent, b.op("Sub", [h, drop], out)
+    if initial_v(a) == 0.0:  # spike * 0 + (1 - spike) * h == h * silent
+        return silent, b.op("Mul", [h, to_float(b, silent, f"{prefix}.keep")], out)
+    return silent, b.op("Where", [silent, h, b.const(f"{name}.v_reset", initial_v(a))], out)
+
+
+def _charge(b: OnnxBuilder, name: str, a: NeuronAttrs, x: str, v: str | None, prefix: str) -> str:
+    """The membrane potential h before firing (`torch_ref.neuron_charge`)."""
     v0 = initial_v(a)
 
     def tau() -> str:
@@ -130,42 +150,29 @@ def neuron_step(b: OnnxBuilder, name: str, a: NeuronAttrs, x: str, v: str | None
 
     if a.kind is NeuronKind.IF:
         if v is None:
-            h = x if v0 == 0.0 else b.op("Add", [v_reset(), x], f"{prefix}.h")
-        else:
-            h = b.op("Add", [v, x], f"{prefix}.h")
-    elif a.decay_input:
+            return x if v0 == 0.0 else b.op("Add", [v_reset(), x], f"{prefix}.h")
+        return b.op("Add", [v, x], f"{prefix}.h")
+    if a.decay_input:
         if v is None:  # v + (x - 0) / tau
             scaled = b.op("Div", [x, tau()], f"{prefix}.dx")
-            h = scaled if v0 == 0.0 else b.op("Add", [v_reset(), scaled], f"{prefix}.h")
-        else:
-            leak = v if v0 == 0.0 else b.op("Sub", [v, v_reset()], f"{prefix}.dv")
-            diff = b.op("Sub", [x, leak], f"{prefix}.diff")
-            scaled = b.op("Div", [diff, tau()], f"{prefix}.dx")
-            h = b.op("Add", [v, scaled], f"{prefix}.h")
-    else:
-        if v is None:  # v_reset - 0 / tau + x
-            h = x if v0 == 0.0 else b.op("Add", [v_reset(), x], f"{prefix}.h")
-        else:
-            leak = v if v0 == 0.0 else b.op("Sub", [v, v_reset()], f"{prefix}.dv")
-            decay = b.op("Div", [leak, tau()], f"{prefix}.decay")
-            kept = b.op("Sub", [v, decay], f"{prefix}.leaked")
-            h = b.op("Add", [kept, x], f"{prefix}.h")
-    fired = b.op("GreaterOrEqual", [h, b.const(f"{name}.v_threshold", float(a.v_threshold))], f"{prefix}.fired")
-    if not want_v:
-        return fired, None
-    out = v_name or f"{prefix}.v"
-    # NOTE: Where with a broadcast scalar is several times slower in ONNX Runtime's CPU kernels than
-    # Cast + Mul, so the common resets use the arithmetic forms (still bit-exact, see above).
-    if a.soft_reset:  # h - spike * v_th
-        spike = to_float(b, fired, f"{prefix}.spike")
-        drop = b.op("Mul", [spike, f"{name}.v_threshold"], f"{prefix}.drop")
-        return fired, b.op("Sub", [h, drop], out)
-    if v0 == 0.0:  # spike * 0 + (1 - spike) * h == h * (not fired)
-        keep = to_float(b, b.op("Not", [fired], f"{prefix}.silent"), f"{prefix}.keep")
-        return fired, b.op("Mul", [h, keep], out)
-    return fired, b.op("Where", [fired, v_reset(), h], out)
+            return scaled if v0 == 0.0 else b.op("Add", [v_reset(), scaled], f"{prefix}.h")
+        leak = v if v0 == 0.0 else b.op("Sub", [v, v_reset()], f"{prefix}.dv")
+        diff = b.op("Sub", [x, leak], f"{prefix}.diff")
+        scaled = b.op("Div", [diff, tau()], f"{prefix}.dx")
+        return b.op("Add", [v, scaled], f"{prefix}.h")
+    if v is None:  # v_reset - 0 / tau + x
+        return x if v0 == 0.0 else b.op("Add", [v_reset(), x], f"{prefix}.h")
+    leak = v if v0 == 0.0 else b.op("Sub", [v, v_reset()], f"{prefix}.dv")
+    decay = b.op("Div", [leak, tau()], f"{prefix}.decay")
+    kept = b.op("Sub", [v, decay], f"{prefix}.leaked")
+    return b.op("Add", [kept, x], f"{prefix}.h")
+
+
+def spikes(b: OnnxBuilder, silent: str, name: str) -> str:
+    """Boolean `silent` -> float32 spikes 0/1 (`Not` on bytes, then one `Cast`)."""
+    return to_float(b, b.op("Not", [silent], f"{name}.fired"), name)
 
 
 def to_float(b: OnnxBuilder, fired: str, name: str) -> str:
-    """Boolean spikes -> float32 0/1."""
+    """A boolean tensor -> float32 0/1."""
     return b.op("Cast", [fired], name, to=TensorProto.FLOAT)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from scadeploy.backends.onnx_ops import STATELESS_OPS, OnnxBuilder, neuron_step, stateless, tensor_info, to_float
+from scadeploy.backends.onnx_ops import STATELESS_OPS, OnnxBuilder, neuron_step, spikes, stateless, tensor_info
 from scadeploy.ir.graph import Encoding, Graph, Node, Op
 
 BATCH = "N"
@@ -50,13 +50,13 @@ def _steps(b: OnnxBuilder, name: str, x: Value, timesteps: int) -> list[str]:
 def _neuron(b: OnnxBuilder, node: Node, x: Value, timesteps: int) -> Value:
     """Unrolled neuron: T steps from the reset state; the last step needs no new v."""
     v = None
-    fired = []
+    silent = []
     for t, x_t in enumerate(_steps(b, node.name, x, timesteps)):
-        f, v = neuron_step(b, node.name, node.attrs, x_t, v, f"{node.name}.t{t}", want_v=t < timesteps - 1)
-        fired.append(f)
+        s, v = neuron_step(b, node.name, node.attrs, x_t, v, f"{node.name}.t{t}", want_v=t < timesteps - 1)
+        silent.append(s)
     if timesteps > 1:
-        fired = [b.op("Concat", fired, f"{node.name}.fired", axis=0)]
-    return Value(to_float(b, fired[0], node.name), Kind.FOLDED)
+        silent = [b.op("Concat", silent, f"{node.name}.silent", axis=0)]
+    return Value(spikes(b, silent[0], node.name), Kind.FOLDED)
 
 
 def _time_mean(b: OnnxBuilder, node: Node, x: Value, source_shape: tuple[int, ...], timesteps: int) -> str:

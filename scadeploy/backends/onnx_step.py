@@ -19,9 +19,9 @@ from scadeploy.backends.onnx_ops import (
     OnnxBuilder,
     initial_v,
     neuron_step,
+    spikes,
     stateless,
     tensor_info,
-    to_float,
 )
 from scadeploy.ir.graph import Graph, Node, Op
 
@@ -80,9 +80,9 @@ def build_step_model(graph: Graph, opset: int) -> onnx.ModelProto:
         if node.op in STATELESS_OPS:
             values[node.name] = stateless(b, node, args[0])
         elif node.op is Op.NEURON:
-            fired, _ = neuron_step(b, node.name, node.attrs, args[0], f"{node.name}.v", f"{node.name}.step",
-                                   v_name=f"{node.name}.v_next")
-            values[node.name] = to_float(b, fired, node.name)
+            silent, _ = neuron_step(b, node.name, node.attrs, args[0], f"{node.name}.v", f"{node.name}.step",
+                                    v_name=f"{node.name}.v_next")
+            values[node.name] = spikes(b, silent, node.name)
         elif node.op is Op.ADD:
             total = args[0]
             for i, other in enumerate(args[1:], start=1):

@@ -40,8 +40,9 @@ def epoch_line(stats: EpochStats, epochs: int) -> str:
 @click.option("--lr", type=float, help="Initial learning rate (default: the dataset's recipe).")
 @click.option("--score", default="spike_v", show_default=True, type=click.Choice(list(SCORES)),
               help="Channel activity: spike + |v after reset|, or |v before reset|.")
-@click.option("--grad-window", default=1, show_default=True, type=int,
-              help="Last batches of an epoch whose |dL/d gamma| decides regrowth.")
+@click.option("--grad-window", type=int,
+              help="Last batches of an epoch whose |dL/d gamma| decides regrowth; 0: all (default: the recipe's, "
+                   "0 for digits, 1 for CIFAR).")
 @click.option("--prune-only", is_flag=True, help="Ablation: no regrowth, pruned channels never come back.")
 @click.option("--floor", default=1, show_default=True, type=int, help="Channels every prunable layer keeps at least.")
 @click.option("--width", "widths", multiple=True, type=int,

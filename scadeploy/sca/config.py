@@ -6,7 +6,10 @@ with the same step schedule scaled to 40 epochs and a 1-pixel shift as its only 
 (flipping digits changes their class): a 300-epoch recipe at lr 0.01 does not converge in the
 few epochs that keep a digits run within minutes on two CPU cores, and lr 0.1 made the channels
 that SCA prunes and regrows drift so far within an epoch that the pruned network lost 2-3 points
-more than at 0.05 (digits widths 32-64-64, keep 0.3, one seed).
+more than at 0.05 (digits widths 32-64-64, keep 0.3, one seed). DECISION: digits sums |dL/d gamma|
+over every batch of the epoch (`grad_window` 0) instead of the paper's last batch: with 22 batches
+an epoch, one batch's gradient is a noisy regrowth signal; over three seeds the whole-epoch window
+lifted SCA-30% from 96.4% to 97.6% (dense: 99.5%).
 """
 
 from __future__ import annotations
@@ -28,18 +31,19 @@ class ConfigError(ScadeployError):
 
 @dataclass(frozen=True)
 class Recipe:
-    """Dataset-dependent defaults: epochs, learning rate, and augmentation (crop padding, flips)."""
+    """Dataset-dependent defaults: epochs, learning rate, augmentation (crop padding, flips), gradient window."""
 
     epochs: int
     lr: float
     crop_padding: int
     flip: bool
+    grad_window: int  # last batches of an epoch whose |dL/d gamma| is summed; 0 = every batch
 
 
 RECIPES = {
-    "digits": Recipe(epochs=40, lr=0.05, crop_padding=1, flip=False),
-    "cifar10": Recipe(epochs=300, lr=0.01, crop_padding=4, flip=True),
-    "cifar100": Recipe(epochs=300, lr=0.01, crop_padding=4, flip=True),
+    "digits": Recipe(epochs=40, lr=0.05, crop_padding=1, flip=False, grad_window=0),
+    "cifar10": Recipe(epochs=300, lr=0.01, crop_padding=4, flip=True, grad_window=1),
+    "cifar100": Recipe(epochs=300, lr=0.01, crop_padding=4, flip=True, grad_window=1),
 }
 
 
@@ -68,7 +72,7 @@ class TrainConfig:
     lr_milestones: tuple[float, ...] = (1 / 3, 2 / 3)  # fractions of the epochs where lr is multiplied by 0.1
     l1: float = 3e-5
     score: str = "spike_v"
-    grad_window: int = 1
+    grad_window: int | None = None  # 0 = every batch of the epoch
     prune_only: bool = False
     floor: int = 1
     augment: bool = True
@@ -92,7 +96,8 @@ class TrainConfig:
         """A copy with recipe defaults filled in, after checking every option."""
         self.validate()
         return replace(self, epochs=self.epochs if self.epochs is not None else self.recipe.epochs,
-                       lr=self.lr if self.lr is not None else self.recipe.lr)
+                       lr=self.lr if self.lr is not None else self.recipe.lr,
+                       grad_window=self.grad_window if self.grad_window is not None else self.recipe.grad_window)
 
     def validate(self) -> None:
         choices = {"model": MODELS, "dataset": DATASETS, "neuron": NEURON_KINDS, "score": SCORES}
@@ -106,7 +111,8 @@ class TrainConfig:
             (self.timesteps >= 1, f"timesteps must be at least 1, got {self.timesteps}", None),
             (self.batch_size >= 2, f"batch size must be at least 2 (batch norm), got {self.batch_size}", None),
             (self.lr is None or self.lr > 0, f"learning rate must be positive, got {self.lr}", None),
-            (self.grad_window >= 1, f"gradient window must be at least 1 batch, got {self.grad_window}", None),
+            (self.grad_window is None or self.grad_window >= 0,
+             f"gradient window must be 0 (every batch) or a number of batches, got {self.grad_window}", None),
             (self.floor >= 1, f"floor must keep at least 1 channel per layer, got {self.floor}", None),
             (self.device == "cpu" or self.device.startswith("cuda"), f"unknown device '{self.device}'",
              "use cpu or cuda"),

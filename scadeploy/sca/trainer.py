@@ -1,7 +1,7 @@
 """The SCA training loop: surrogate-gradient SGD with an L1 sub-gradient and one structure update per epoch.
 
 Per epoch: train on every batch (recording channel activity at the prunable neurons, and
-|dL/d gamma| over the last `grad_window` batches), step the lr schedule, then recompute the
+|dL/d gamma| over the last `grad_window` batches, or all of them for 0), step the lr schedule, then recompute the
 masks from scratch and apply them once (conv filter, BN gamma and beta of pruned channels set
 to 0; the optimizer state is kept, so momentum lets pruned channels drift and be regrown), then
 evaluate. Loss: cross-entropy on the model's output, the linear head of the time-mean spikes.
@@ -143,7 +143,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             l1_subgradient(self.l1_params, cfg.l1)
-            if step >= steps - cfg.grad_window:
+            if cfg.grad_window == 0 or step >= steps - cfg.grad_window:
                 self.gamma_grad.record()
             self.optimizer.step()
             functional.reset_net(self.model)

@@ -73,7 +73,7 @@ def test_names_follow_layers_and_batch_is_dynamic(tmp_path) -> None:
     onnx_backend.export(graph, load_target("onnx-cpu"), tmp_path, x)
     model = onnx.load(tmp_path / "model.onnx")
     names = {n.name for n in model.graph.node}
-    assert {"features.conv1", "features.sn1", "features.sn1.t0.fired", "features.sn2.t2.v", "head"} <= names
+    assert {"features.conv1", "features.sn1", "features.sn1.t0.silent", "features.sn2.t2.v", "head"} <= names
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
     runner = OrtRunner(tmp_path / "model.onnx")
     for batch in (1, 5):
@@ -142,10 +142,11 @@ def test_unfolded_batchnorm_and_bad_options_are_refused() -> None:
     with pytest.raises(UnsupportedError, match="features.bn1': batch norm is not folded") as info:
         onnx_backend.check_supported(raw, load_target("onnx-cpu"))
     assert "fold_batchnorm" in info.value.hint
-    bad = Target("bad", "onnx", "", {"opset": 12, "provider": "tpu", "speed": 1})
+    bad = Target("bad", "onnx", "", {"opset": 12, "provider": "tpu", "speed": 1, "allow_spinning": "no"})
     with pytest.raises(TargetError) as info:
         onnx_backend.check_supported(fold_batchnorm(raw), bad)
-    assert "opset 12" in info.value.message and "'tpu'" in info.value.message and "'speed'" in info.value.message
+    message = info.value.message
+    assert "opset 12" in message and "'tpu'" in message and "'speed'" in message and "allow_spinning" in message
 
 
 def test_opset_18_forms(tmp_path) -> None:
