@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from scadeploy.backends.onnx import OnnxOptions
 from scadeploy.bench import benchmark_checkpoints
@@ -32,7 +31,7 @@ from scadeploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from scadeploy.cli.benchmark import plot
 from scadeploy.compiler import compile_checkpoint
 from scadeploy.masks import apply_masks, random_masks
-from scadeploy.models import build_model
+from scadeploy.models import build_model, randomize_batchnorm
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNNERS = ("onnx:masked", "onnx:stripped", "onnx-step:stripped", "spikingjelly:masked", "dynamo-onnx:stripped")
@@ -49,14 +48,7 @@ TARGETS = {  # comparison key -> (batch size, required value, how the value is f
 def masked_vgg16(path: Path, keep: float = 0.3, seed: int = 0) -> Path:
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = build_model("vgg16", neuron="if").eval()
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            c = module.num_features
-            module.running_mean.copy_(torch.rand(c, generator=generator) * 0.4 - 0.2)
-            module.running_var.copy_(torch.rand(c, generator=generator) * 1.5 + 0.5)
-            module.weight.copy_(torch.rand(c, generator=generator) * 1.5 + 0.5)
-            module.bias.copy_(torch.rand(c, generator=generator) * 0.4 - 0.1)
+    model = randomize_batchnorm(build_model("vgg16", neuron="if"), generator).eval()
     masks = random_masks(model, keep, generator)
     apply_masks(model, masks)
     ckpt = Checkpoint({"name": "vgg16", "kwargs": {"neuron": "if"}}, model.state_dict(), masks, 4, (3, 32, 32), 10,

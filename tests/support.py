@@ -9,22 +9,9 @@ from torch import nn
 
 from scadeploy.checkpoint import Checkpoint, save_checkpoint
 from scadeploy.masks import apply_masks, random_masks
-from scadeploy.models import build_model
+from scadeploy.models import build_model, randomize_batchnorm
 
 INPUT_SHAPES = {"digits": (1, 8, 8), "vgg16": (3, 32, 32), "resnet18": (3, 32, 32)}
-
-
-@torch.no_grad()
-def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Module:
-    """BN statistics and affine parameters that make neurons fire at varied rates."""
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            c = module.num_features
-            module.running_mean.copy_(torch.rand(c, generator=generator) * 0.4 - 0.2)
-            module.running_var.copy_(torch.rand(c, generator=generator) * 1.5 + 0.5)
-            module.weight.copy_(torch.rand(c, generator=generator) * 1.5 + 0.5)
-            module.bias.copy_(torch.rand(c, generator=generator) * 0.4 - 0.1)
-    return model
 
 
 def masked_model(name: str, keep: float, neuron: str = "if", seed: int = 0, **kwargs) -> tuple[nn.Module, dict]:
@@ -54,3 +41,12 @@ def invoke(*args: str):
     from scadeploy.cli import main
 
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def compiled_digits(root: Path, targets: tuple[str, ...] = ("onnx-cpu",)) -> tuple[Path, Path]:
+    """A digits checkpoint (keep 0.3) and its compile output directory under `root`."""
+    from scadeploy.compiler import compile_checkpoint
+
+    source = write_checkpoint(root / "d.pt", keep=0.3)
+    compile_checkpoint(source, root / "out", targets)
+    return source, root / "out"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import write_checkpoint
+from support import compiled_digits
 
 from scadeploy.bench import benchmark_checkpoints, parse_runner, summarize, time_runners
 from scadeploy.checkpoint import load_checkpoint
-from scadeploy.compiler import compile_checkpoint
 from scadeploy.errors import UnsupportedError
 from scadeploy.runners import TorchRefRunner
 
@@ -29,10 +28,7 @@ def test_runner_specs() -> None:
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    source = write_checkpoint(root / "d.pt", keep=0.3)
-    compile_checkpoint(source, root / "out", ("onnx-cpu",))
-    return source, root / "out"
+    return compiled_digits(tmp_path_factory.mktemp("bench"))
 
 
 def test_time_runners_interleaves_and_counts(compiled) -> None:

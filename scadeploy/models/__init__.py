@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from scadeploy.errors import UnsupportedError
-from scadeploy.models.common import NEURON_KINDS, MeanOverTime, PrunableUnit, make_neuron
+from scadeploy.models.common import NEURON_KINDS, MeanOverTime, PrunableUnit, make_neuron, randomize_batchnorm
 from scadeploy.models.digits import digits_net
 from scadeploy.models.resnet import resnet18
 from scadeploy.models.vgg import vgg16
@@ -39,4 +39,4 @@ def encode_direct(images: torch.Tensor, timesteps: int) -> torch.Tensor:
 
 
 __all__ = ["MODELS", "MODEL_WIDTH_ARG", "NEURON_KINDS", "MeanOverTime", "PrunableUnit", "build_model", "encode_direct",
-           "make_neuron"]
+           "make_neuron", "randomize_batchnorm"]

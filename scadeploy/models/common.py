@@ -64,3 +64,20 @@ def conv_bn_neuron(prefix: str, in_channels: int, out_channels: int, neuron_args
             (f"sn{prefix}", make_neuron(**neuron_args)),
         ]
     )
+
+
+@torch.no_grad()
+def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """BN statistics and affine parameters that make untrained neurons fire at varied rates.
+
+    For tests and benchmarks on random weights, where default BN (identity) would leave most
+    neurons silent and every comparison trivially equal.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            c = module.num_features
+            module.running_mean.copy_(torch.rand(c, generator=generator) * 0.4 - 0.2)
+            module.running_var.copy_(torch.rand(c, generator=generator) * 1.5 + 0.5)
+            module.weight.copy_(torch.rand(c, generator=generator) * 1.5 + 0.5)
+            module.bias.copy_(torch.rand(c, generator=generator) * 0.4 - 0.1)
+    return model

@@ -5,19 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import invoke, write_checkpoint
-
-from scadeploy.compiler import compile_checkpoint
+from support import compiled_digits, invoke
 
 FAST = ("-b", "2", "--warmup", "0", "--repeats", "2", "--threads", "1", "-r", "onnx:masked", "-r", "onnx:stripped")
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli_bench")
-    source = write_checkpoint(root / "d.pt", keep=0.3)
-    compile_checkpoint(source, root / "out", ("onnx-cpu",))
-    return source, root / "out"
+    return compiled_digits(tmp_path_factory.mktemp("cli_bench"))
 
 
 def test_benchmark_json_and_plot(compiled, tmp_path) -> None:
