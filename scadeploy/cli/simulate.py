@@ -31,7 +31,8 @@ def command(out_dir: str, backend: str, samples: int | None, device: str, as_jso
       scadeploy simulate out --backend emulator
       scadeploy simulate out --backend lava --samples 50 --json
     """
-    with tqdm(total=samples, desc=f"simulate ({backend})", unit="sample", disable=None, leave=False) as bar:
+    with tqdm(total=samples, desc=f"simulate ({backend})", unit="sample", disable=None, leave=False,
+              delay=0.5) as bar:
         report = simulate(out_dir, backend, samples, device, progress=bar.update)
     if as_json:
         echo_json(report.to_dict())

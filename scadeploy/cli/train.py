@@ -70,7 +70,9 @@ def command(output: str, force: bool, as_json: bool, widths: tuple[int, ...], **
         options["model_kwargs"] = {MODEL_WIDTH_ARG[options["model"]]: list(widths)}
     config = TrainConfig(**options).resolved()
     show = not as_json and rank() == 0
-    with tqdm(total=None, desc="training", unit="batch", leave=False, disable=not show, dynamic_ncols=True) as bar:
+    # NOTE: delay keeps the bar off the screen when loading the data fails at once (one clean error line).
+    with tqdm(total=None, desc="training", unit="batch", leave=False, disable=not show, dynamic_ncols=True,
+              delay=0.5) as bar:
         def on_step(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
