@@ -202,7 +202,7 @@ def run_demo(config: DemoConfig, say: Say = print) -> DemoReport:
         total = report.to_dict()["synops_total_per_sample"]
         energy = compute_energy_uj(total["acs"], total["macs"])
         per_sample_ms = 1000.0 * report.seconds / report.samples
-        stages.append(Stage(f"fixed point ({runtime})", 100.0 * report.accuracy, report.samples, stripped.params,
+        stages.append(Stage(f"fixed-point {runtime}", 100.0 * report.accuracy, report.samples, stripped.params,
                             stripped.dense_macs, total["acs"] + total["macs"], energy, per_sample_ms,
                             f"{runtime} simulation"))
 
