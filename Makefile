@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest -q -n 2
 
 demo: setup
-	$(BIN)/scadeploy demo
+	$(BIN)/scadeploy demo --force
 
 bench: setup
 	$(BIN)/python benchmarks/bench_vgg16.py

@@ -43,5 +43,23 @@ def command(checkpoint: str, out_dir: str, targets: tuple[str, ...], force: bool
                   f"({p.spike_mismatches} of {p.spikes_compared:,} spikes differ, max |logit diff| "
                   f"{p.max_logit_diff_f64:.2g} in float64, {p.max_logit_diff_f32:.2g} in float32)")
     for name, section in manifest["targets"].items():
-        out.print(f"target {name}: {', '.join(section.get('files', []))}")
+        out.print(f"target {name}: {', '.join(section.get('files', []))}; {target_summary(section)}")
     out.print(f"wrote {out_dir}/")
+
+
+def target_summary(section: dict) -> str:
+    """One line of measured parity (and resources) for a target's manifest section."""
+    parity = section.get("parity", {})
+    if section.get("backend") == "onnx":
+        verdict = "ok" if parity.get("passed") else "ABOVE TOLERANCE"
+        return (f"ONNX vs torch reference: max |logit diff| {parity.get('max_logit_diff', float('nan')):.2g} "
+                f"({verdict}), class agreement {parity.get('class_agreement', 0):.0%}, "
+                f"{parity.get('spike_flips', 0)} spike flips")
+    if section.get("backend") == "lava":
+        exact = parity.get("emulator_vs_quantized_ir", {})
+        vs_float = parity.get("emulator_vs_float", {})
+        cores = section.get("resources", {}).get("cores")
+        return (f"fixed point: {exact.get('spike_mismatches', '?')} spike mismatches vs the integer graph, "
+                f"class agreement with float {vs_float.get('class_agreement', 0):.0%}, {cores} neuro cores "
+                "(planning estimate)")
+    return ""
