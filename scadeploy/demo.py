@@ -98,11 +98,11 @@ def _train(config: DemoConfig, keep: float | None, label: str, say: Say) -> tupl
 
     train_config = TrainConfig(model="digits", dataset="digits", keep_ratio=keep, epochs=config.epochs,
                                seed=config.seed, model_kwargs={"widths": list(DEMO_WIDTHS)})
-    with tqdm(desc=f"training {label}", unit="batch", leave=False, dynamic_ncols=True) as bar:
+    # disable=None: a bar on terminals only, so logs of `make demo > log` stay readable
+    with tqdm(desc=f"training {label}", unit="batch", leave=False, dynamic_ncols=True, disable=None) as bar:
         def on_step(done: int, total: int) -> None:
             bar.total = total
-            bar.n = done
-            bar.refresh()
+            bar.update(done - bar.n)
 
         result = train(train_config, on_step=on_step)
     say(f"  {label}: test accuracy {result.checkpoint.meta['accuracy']['last']:.2f}% (last epoch), "
