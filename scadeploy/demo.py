@@ -18,13 +18,12 @@ import torch
 
 from scadeploy.backends.onnx import OnnxOptions
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.bench import Variant, make_runner, time_runners
+from scadeploy.bench import Variant, make_runner, time_runners, variant_from_checkpoint
 from scadeploy.checkpoint import Checkpoint, save_checkpoint
 from scadeploy.compiler import compile_checkpoint
 from scadeploy.errors import OutputExistsError
 from scadeploy.ir.graph import Graph, Op
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.trace import trace_model
 from scadeploy.metrics import compute_energy_uj, dense_macs, energy_estimate, measure_synops
 from scadeploy.report import save_bar_plot
 from scadeploy.runners import OrtRunner
@@ -82,10 +81,6 @@ class DemoReport:
 
 def _accuracy(predict: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * float((predict(images).argmax(1) == labels).float().mean())
-
-
-def _graph(ckpt: Checkpoint) -> Graph:
-    return fold_batchnorm(trace_model(ckpt.build(), ckpt.input_shape, ckpt.timesteps))
 
 
 def _work(graph: Graph, images: torch.Tensor) -> tuple[float, float]:
@@ -176,9 +171,10 @@ def run_demo(config: DemoConfig, say: Say = print) -> DemoReport:
         f"params {manifest['params']['before']:,} -> {manifest['params']['after']:,}")
 
     say("[3/5] benchmarking on ONNX Runtime, the torch reference and spikingjelly eager")
-    graphs = {"dense": _graph(dense_ckpt), "masked": fold_batchnorm(result.masked), "stripped": result.deployable}
-    modules = {"dense": dense_ckpt.build(), "masked": sca_ckpt.build(), "stripped": None}
-    variants = {k: Variant(k, g, modules[k]) for k, g in graphs.items()}
+    variants = {"dense": variant_from_checkpoint("dense", dense_ckpt),
+                "masked": Variant("masked", fold_batchnorm(result.masked), sca_ckpt.build()),
+                "stripped": Variant("stripped", result.deployable, None)}
+    graphs = {label: v.graph for label, v in variants.items()}
     timings = _benchmark(variants, config)
 
     say(f"[4/5] simulating: emulator on the whole test split, Lava on {config.lava_samples} samples")
