@@ -148,14 +148,3 @@ def run_graph(
                     del values[name]
     return RunResult(values[graph.output.name].tensor, spikes)
 
-
-class TorchReference(torch.nn.Module):
-    """An `nn.Module` view of an IR graph (forward returns logits), for code that wants a module."""
-
-    def __init__(self, graph: Graph, dtype: torch.dtype = torch.float32) -> None:
-        super().__init__()
-        self.graph = graph
-        self.dtype = dtype
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return run_graph(self.graph, x, dtype=self.dtype).logits
