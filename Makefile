@@ -28,6 +28,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check scadeploy tests examples benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

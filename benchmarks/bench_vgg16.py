@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from scadeploy.backends.onnx import OnnxOptions
-from scadeploy.bench import benchmark_checkpoints
+from scadeploy.backends.onnx.export import OnnxOptions
 from scadeploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from scadeploy.cli.benchmark import plot
 from scadeploy.compiler import compile_checkpoint
 from scadeploy.masks import apply_masks, random_masks
+from scadeploy.measure.harness import benchmark_checkpoints
 from scadeploy.models import build_model, randomize_batchnorm
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from scadeploy.backends.lava_eval import simulate
+from scadeploy.backends.lava.evaluate import simulate
 from scadeploy.checkpoint import save_checkpoint
 from scadeploy.compiler import compile_checkpoint
 from scadeploy.sca.config import TrainConfig

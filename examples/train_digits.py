@@ -13,7 +13,8 @@ import argparse
 
 from scadeploy.checkpoint import save_checkpoint
 from scadeploy.compiler import compile_model
-from scadeploy.sca import EpochStats, TrainConfig, load_dataset, train
+from scadeploy.data import load_dataset
+from scadeploy.sca import EpochStats, TrainConfig, train
 
 
 def show(stats: EpochStats) -> None:

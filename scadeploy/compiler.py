@@ -35,7 +35,7 @@ from scadeploy.targets import Target, load_target
 log = logging.getLogger(__name__)
 
 # Backends are imported only when a target needs them (Lava changes process-wide settings at import).
-BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx", "lava": "scadeploy.backends.lava"}
+BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx.export", "lava": "scadeploy.backends.lava.export"}
 PARITY_SAMPLES = 16
 
 
@@ -63,7 +63,7 @@ def evaluation_samples(ckpt: Checkpoint, count: int = PARITY_SAMPLES) -> tuple[t
     dataset = ckpt.meta.get("dataset")
     if dataset:
         try:
-            from scadeploy.sca.datasets import load_dataset
+            from scadeploy.data.datasets import load_dataset
 
             images = load_dataset(dataset, train=False, data_dir=ckpt.meta.get("data_dir")).tensors[0]
             return images[:count].float(), f"{dataset} test split"

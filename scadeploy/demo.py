@@ -16,19 +16,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scadeploy.backends.onnx import OnnxOptions
+from scadeploy.backends.onnx.export import OnnxOptions
+from scadeploy.backends.onnx.runtime import OrtRunner
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.bench import Variant, make_runner, time_runners, variant_from_checkpoint
 from scadeploy.checkpoint import Checkpoint, save_checkpoint
 from scadeploy.compiler import compile_checkpoint
+from scadeploy.data.datasets import load_dataset
 from scadeploy.errors import OutputExistsError
 from scadeploy.ir.graph import Graph, Op
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.metrics import compute_energy_uj, dense_macs, energy_estimate, measure_synops
-from scadeploy.report import save_bar_plot
-from scadeploy.runners import OrtRunner
+from scadeploy.measure.harness import Variant, make_runner, time_runners, variant_from_checkpoint
+from scadeploy.measure.report import save_bar_plot
+from scadeploy.measure.synops import compute_energy_uj, dense_macs, energy_estimate, measure_synops
 from scadeploy.sca import TrainConfig, train
-from scadeploy.sca.datasets import load_dataset
 
 Say = Callable[[str], None]
 TARGETS = ("onnx-cpu", "loihi2-sim")
@@ -148,7 +148,7 @@ def _figures(out: Path, manifest: dict, timings: dict, float_rates: dict, fixed_
 
 def run_demo(config: DemoConfig, say: Say = print) -> DemoReport:
     """Train dense and SCA digits nets, compile, benchmark, simulate and summarise; files go to `out_dir`."""
-    from scadeploy.backends.lava_eval import simulate
+    from scadeploy.backends.lava.evaluate import simulate
 
     start = time.perf_counter()
     out = Path(config.out_dir)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from support import masked_model
 
-from scadeploy.backends.lava import lower_graph
-from scadeploy.backends.lava_net import FixedNet
+from scadeploy.backends.lava.export import lower_graph
+from scadeploy.backends.lava.net import FixedNet
 from scadeploy.ir.graph import Graph
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.passes.quantize import QuantOptions

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from scadeploy.ir.graph import Encoding, Graph, NeuronAttrs, NeuronKind, Node, Op
+from scadeploy.ir.graph import Encoding, Graph, Node, Op
+from scadeploy.ir.neuron import run_neuron
 
 
 @dataclass
@@ -30,43 +31,6 @@ class RunResult:
 
     logits: torch.Tensor
     spikes: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def neuron_charge(a: NeuronAttrs, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """The charge equation: the membrane potential h before firing."""
-    v_reset = 0.0 if a.v_reset is None else a.v_reset
-    if a.kind is NeuronKind.IF:
-        return v + x
-    if a.decay_input:
-        return v + (x - (v - v_reset)) / a.tau
-    return v - (v - v_reset) / a.tau + x
-
-
-def neuron_fire_reset(a: NeuronAttrs, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fire on `h - v_threshold >= 0`, then reset; returns (spike, new v)."""
-    spike = (h - a.v_threshold >= 0).to(h.dtype)
-    if a.v_reset is None:
-        return spike, h - spike * a.v_threshold
-    return spike, spike * a.v_reset + (1.0 - spike) * h
-
-
-def neuron_step(a: NeuronAttrs, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step of the neuron of NeuronAttrs' docstring; returns (spike, new v)."""
-    return neuron_fire_reset(a, neuron_charge(a, x, v))
-
-
-def initial_potential(a: NeuronAttrs, like: torch.Tensor) -> torch.Tensor:
-    return torch.full_like(like, 0.0 if a.v_reset is None else a.v_reset)
-
-
-def run_neuron(a: NeuronAttrs, x_seq: torch.Tensor) -> torch.Tensor:
-    """Multi-step neuron on `[T, N, ...]` from the reset state; returns spikes `[T, N, ...]`."""
-    v = initial_potential(a, x_seq[0])
-    spikes = []
-    for x in x_seq:
-        s, v = neuron_step(a, x, v)
-        spikes.append(s)
-    return torch.stack(spikes)
 
 
 def _per_frame(fn: Callable[[torch.Tensor], torch.Tensor], value: Value) -> Value:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from scadeploy.bench import DEFAULT_RUNNERS, RUNNER_KINDS, BenchmarkResult, benchmark_checkpoints
 from scadeploy.checkpoint import load_checkpoint, sha256_of
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
 from scadeploy.errors import CheckpointError, DataError
-from scadeploy.report import make_table, save_line_plot
+from scadeploy.measure.harness import DEFAULT_RUNNERS, RUNNER_KINDS, BenchmarkResult, benchmark_checkpoints
+from scadeploy.measure.report import make_table, save_line_plot
 
 
 def _read_manifest(out_dir: Path) -> dict:

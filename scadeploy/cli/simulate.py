@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 from tqdm import tqdm
 
-from scadeploy.backends.lava_eval import SIM_BACKENDS, SimulationReport, simulate
+from scadeploy.backends.lava.evaluate import SIM_BACKENDS, SimulationReport, simulate
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
 
 

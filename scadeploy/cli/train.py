@@ -9,11 +9,11 @@ from tqdm import tqdm
 
 from scadeploy.checkpoint import save_checkpoint
 from scadeploy.cli.common import echo_json, handles_errors, json_option
+from scadeploy.data.datasets import DATASETS
 from scadeploy.errors import OutputExistsError
 from scadeploy.models import MODEL_WIDTH_ARG, MODELS, NEURON_KINDS
 from scadeploy.sca import EpochStats, TrainConfig, train
 from scadeploy.sca.activity import SCORES
-from scadeploy.sca.datasets import DATASETS
 from scadeploy.sca.distributed import rank
 
 

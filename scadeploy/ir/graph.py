@@ -81,7 +81,7 @@ class BatchNormAttrs:
 
 @dataclass(frozen=True)
 class NeuronAttrs:
-    """Per step t, from v[-1] = v_reset (0 for soft reset):
+    """An IF or LIF neuron; its equations live in `scadeploy.ir.neuron`. Per step t, from v[-1] = v_reset:
 
     charge  IF:  h = v + x
             LIF: h = v + (x - (v - v_reset)) / tau       (decay_input)

@@ -1,4 +1,6 @@
-"""The SCA method: channel activity scores, prune/regrow masks, the training loop, DDP and datasets.
+"""The SCA method: channel activity scores, prune/regrow masks, the training loop and DDP.
+
+Datasets live in `scadeploy.data`.
 
 Nothing here imports Lava. Typical use:
 
@@ -8,7 +10,6 @@ Nothing here imports Lava. Typical use:
 """
 
 from scadeploy.sca.config import ConfigError, EpochStats, TrainConfig, TrainResult
-from scadeploy.sca.datasets import dataset_info, load_dataset
 from scadeploy.sca.trainer import train
 
-__all__ = ["ConfigError", "EpochStats", "TrainConfig", "TrainResult", "dataset_info", "load_dataset", "train"]
+__all__ = ["ConfigError", "EpochStats", "TrainConfig", "TrainResult", "train"]

@@ -1,7 +1,7 @@
 """Per-channel signals SCA ranks by: spiking activity at each prunable unit's neuron, and |dL/d gamma|.
 
 Activity is recorded by a forward hook on the neuron after each prunable Conv -> BN. The hook
-replays the neuron's dynamics on its input with the reference equations of `torch_ref` (which
+replays the neuron's dynamics on its input with the IR's neuron equations (`ir/neuron.py`) (which
 match spikingjelly exactly), because spikingjelly's own `store_v_seq` path is an order of
 magnitude slower in training. Per channel it accumulates, over every element (t, n, h, w) of
 every training batch since the last reset, one of the `SCORES`:
@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scadeploy.backends.torch_ref import initial_potential, neuron_charge, neuron_fire_reset
 from scadeploy.ir.graph import NeuronAttrs
+from scadeploy.ir.neuron import initial_potential, neuron_charge, neuron_fire_reset
 from scadeploy.ir.trace import find_converter
 from scadeploy.masks import prunable_units
 from scadeploy.sca import distributed

@@ -18,10 +18,10 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from scadeploy.checkpoint import Checkpoint
+from scadeploy.data.datasets import DATASETS
 from scadeploy.errors import ScadeployError
 from scadeploy.models import MODELS, NEURON_KINDS
 from scadeploy.sca.activity import SCORES
-from scadeploy.sca.datasets import DATASETS
 from scadeploy.sca.structure import Budget, default_budget
 
 

@@ -24,13 +24,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from scadeploy.checkpoint import Checkpoint
+from scadeploy.data.datasets import NORMALIZATION, dataset_info, load_dataset
 from scadeploy.masks import apply_masks, full_masks, prunable_units
 from scadeploy.models import build_model, encode_direct
 from scadeploy.sca import distributed
 from scadeploy.sca.activity import ActivityRecorder, GammaGradRecorder, neuron_attrs
 from scadeploy.sca.augment import random_crop_flip
 from scadeploy.sca.config import ConfigError, EpochStats, TrainConfig, TrainResult
-from scadeploy.sca.datasets import NORMALIZATION, dataset_info, load_dataset
 from scadeploy.sca.structure import mask_changes, select_masks
 
 EVAL_BATCH = 256

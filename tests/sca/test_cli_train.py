@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from sca.cifar_files import write_cifar
+from data.cifar_files import write_cifar
 from support import invoke
 
 from scadeploy.checkpoint import load_checkpoint

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sca.cifar_files import write_cifar
+from data.cifar_files import write_cifar
 
 from scadeploy.checkpoint import load_checkpoint, save_checkpoint
 from scadeploy.sca import TrainConfig, train

@@ -1,7 +1,7 @@
 """quantize: integer weights, biases, thresholds and decays for Loihi CUBA neurons, one scale per layer.
 
 Requires: a verified, BN-folded graph whose pooling and identity shortcuts are rewritten
-(`scadeploy.backends.lava_rewrites`): each neuron reads a conv/linear or an add of them; each
+(`scadeploy.backends.lava.rewrites`): each neuron reads a conv/linear or an add of them; each
 conv/linear reads a neuron or the input (through flatten/mean_over_time); after mean_over_time
 comes at most one linear (the readout), then the output.
 Ensures: `(graph, report)`. The graph is the same network in integer units, runnable by torch_ref:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from scadeploy.backends.torch_ref import initial_potential, neuron_charge, neuron_fire_reset
 from scadeploy.ir.graph import Graph, NeuronAttrs, Node, Op
+from scadeploy.ir.neuron import initial_potential, neuron_charge, neuron_fire_reset
 from scadeploy.ir.passes.channel_groups import ChannelGroups
 
 TIE_MARGIN = 1e-6

@@ -8,7 +8,7 @@ import pytest
 import torch
 from support import INPUT_SHAPES, masked_model
 
-from scadeploy.backends.lava_rewrites import rewrite_for_lava
+from scadeploy.backends.lava.rewrites import rewrite_for_lava
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import TargetError, UnsupportedError
 from scadeploy.ir.graph import (

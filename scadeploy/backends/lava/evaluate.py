@@ -1,0 +1,164 @@
+"""Evaluate a compiled `model.net` on a test set with the emulator or Lava, against the float reference.
+
+The float reference is the compiled directory's `stripped.pt` (traced, BN folded, run by torch_ref);
+the data is the test split of the dataset named in that checkpoint's metadata. Statistics are
+accumulated batch by batch, so whole test sets run without holding every spike in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from scadeploy.backends.lava.emulator import SimResult, emulate
+from scadeploy.backends.lava.net import FixedNet
+from scadeploy.backends.lava.netx import read_net
+from scadeploy.backends.lava.spike_stats import firing_rates, synops
+from scadeploy.backends.torch_ref import run_graph
+from scadeploy.checkpoint import load_checkpoint
+from scadeploy.errors import DataError, UnsupportedError
+from scadeploy.ir.graph import Graph
+from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
+from scadeploy.ir.trace import trace_model
+
+SIM_BACKENDS = ("emulator", "lava")
+EMULATOR_BATCH = 256
+LAVA_BATCH = 64  # samples per Lava run (each run starts one OS process per Lava process)
+
+
+@dataclass
+class SimulationReport:
+    backend: str
+    dataset: str
+    samples: int
+    accuracy: float
+    float_accuracy: float
+    agreement_with_float: float  # same predicted class as the float reference
+    firing_rates: dict[str, float]
+    synops_per_sample: dict[str, dict[str, float]]
+    steps: int
+    seconds: float
+    emulator_spike_mismatches: int | None = None  # Lava only: spikes that differ from the emulator's
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds else float("inf")
+
+    def to_dict(self) -> dict:
+        total = {k: sum(v[k] for v in self.synops_per_sample.values()) for k in ("acs", "macs")}
+        return asdict(self) | {"steps_per_second": self.steps_per_second, "synops_total_per_sample": total}
+
+
+def load_test_split(dataset: str, data_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images [N, C, H, W] float, labels [N]) of the dataset's test split."""
+    from scadeploy.data.datasets import load_dataset
+
+    images, labels = load_dataset(dataset, train=False, data_dir=data_dir).tensors[:2]
+    return images.float(), labels.long()
+
+
+def float_reference(out_dir: Path) -> tuple[Graph, dict]:
+    """The stripped float graph (BN folded) and the checkpoint metadata."""
+    ckpt = load_checkpoint(out_dir / "stripped.pt")
+    graph = fold_batchnorm(trace_model(ckpt.build(), tuple(ckpt.input_shape), ckpt.timesteps))
+    return graph, ckpt.meta
+
+
+def find_net(out_dir: Path) -> Path:
+    """The model.net of the Lava target recorded in DIR/manifest.json."""
+    manifest_path = out_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise DataError(f"'{out_dir}' has no manifest.json", "run scadeploy compile ... -o DIR --target loihi2-sim")
+    manifest = json.loads(manifest_path.read_text())
+    for section in manifest.get("targets", {}).values():
+        if section.get("backend") == "lava":
+            return out_dir / section["files"][0]
+    raise DataError(f"'{out_dir}' was compiled without a Lava target", "add --target loihi2-sim to scadeploy compile")
+
+
+def simulate(out_dir: str | Path, backend: str = "emulator", samples: int | None = None, device: str = "cpu",
+             progress: Callable[[int], None] | None = None) -> SimulationReport:
+    """Run the test split (or its first `samples`) through `backend` and compare with the float reference."""
+    if backend not in SIM_BACKENDS:
+        raise UnsupportedError(f"unknown simulation backend '{backend}'", f"choose one of {', '.join(SIM_BACKENDS)}")
+    check_device(device)
+    out_dir = Path(out_dir)
+    net_path = find_net(out_dir)
+    net = read_net(net_path)
+    graph, meta = float_reference(out_dir)
+    dataset = meta.get("dataset")
+    if not dataset:
+        raise DataError("the checkpoint's metadata names no dataset (meta['dataset'])",
+                        "train with scadeploy train, or add meta={'dataset': ...} to the checkpoint")
+    images, labels = load_test_split(dataset, meta.get("data_dir"))
+    if samples is not None:
+        images, labels = images[:samples], labels[:samples]
+    return _evaluate(net, net_path, graph, backend, dataset, images, labels, device, progress)
+
+
+def check_device(device: str) -> None:
+    """'cpu', or 'cuda[:i]' when a CUDA GPU is present."""
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UnsupportedError(f"unknown device '{device}'", "use cpu or cuda[:i]")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UnsupportedError(f"device '{device}' was asked for but CUDA is not available", "use --device cpu")
+
+
+def _run(net: FixedNet, net_path: Path, backend: str, x: torch.Tensor, device: str, progress) -> SimResult:
+    if backend == "lava":
+        from scadeploy.backends.lava.runner import run_lava
+
+        return run_lava(net, x, net_path=net_path, chunk_samples=4, progress=progress)
+    start = time.perf_counter()
+    result = emulate(net, x, device=device, progress=progress)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def spike_mismatches(a: SimResult, b: SimResult) -> int:
+    """Spikes that differ between two runs of one network (every layer, every step)."""
+    return sum(int((a.spikes[name] != b.spikes[name]).sum()) for name in a.spikes)
+
+
+def _evaluate(net: FixedNet, net_path: Path, graph: Graph, backend: str, dataset: str, images: torch.Tensor,
+              labels: torch.Tensor, device: str, progress) -> SimulationReport:
+    batch = LAVA_BATCH if backend == "lava" else EMULATOR_BATCH
+    correct = float_correct = agree = steps = 0
+    seconds = 0.0
+    mismatches = 0 if backend == "lava" else None
+    rate_sums: dict[str, float] = {}
+    synop_sums: dict[str, dict[str, float]] = {}
+    for start in range(0, images.shape[0], batch):
+        x, y = images[start:start + batch], labels[start:start + batch]
+        result = _run(net, net_path, backend, x, device, progress)
+        ref = run_graph(graph, x).logits
+        n = x.shape[0]
+        correct += int((result.logits.argmax(1) == y).sum())
+        float_correct += int((ref.argmax(1) == y).sum())
+        agree += int((result.logits.argmax(1) == ref.argmax(1)).sum())
+        steps, seconds = steps + result.steps, seconds + result.seconds
+        if mismatches is not None:
+            mismatches += spike_mismatches(result, emulate(net, x))
+        for name, rate in firing_rates(result).items():
+            rate_sums[name] = rate_sums.get(name, 0.0) + rate * n
+        for name, counts in synops(net, result).items():
+            sums = synop_sums.setdefault(name, {"acs": 0.0, "macs": 0.0})
+            for key, value in counts.items():
+                sums[key] += value * n
+    total = images.shape[0]
+    if total == 0:
+        raise DataError("no samples to simulate", "pass --samples 1 or more")
+    return SimulationReport(
+        backend, dataset, total, correct / total, float_correct / total, agree / total,
+        {k: v / total for k, v in rate_sums.items()},
+        {k: {kk: vv / total for kk, vv in v.items()} for k, v in synop_sums.items()},
+        steps, seconds, mismatches,
+        notes=["SynOps: ACs for spikes, MACs for graded input messages, counted from the simulated spikes",
+               "steps include the pipeline latency; Lava time includes process start-up"
+               if backend == "lava" else "emulator: batched torch, logical time (no pipeline)"])

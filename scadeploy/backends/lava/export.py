@@ -1,0 +1,122 @@
+"""Lava backend: IR -> fixed point -> `model.net`, checked against the float reference before it is published.
+
+Lowering: `lava_rewrites` (pooling and identity shortcuts as exact synapse layers) -> `quantize`
+(per-layer integer scale) -> `lava_net.lower` (Loihi layers, depths, branch delays) ->
+`lava_netx.write_net`. The analog first layer is handled explicitly: the host quantizes each pixel
+to an integer graded message `x_int = round(x * 2^p)` (at most `input_bits` bits; p is the largest
+power of two that keeps the calibration samples inside), sent to the first synapses at every step
+(netx `input_message_bits`); the first layer's scale absorbs 2^p. Pixels that are multiples of 2^-p
+(the digits set: k/16) are represented exactly.
+
+Logits: the readout linear after the time mean is a non-spiking integrator; see `lava_net`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+
+from scadeploy.backends.lava.emulator import emulate
+from scadeploy.backends.lava.net import FixedNet, lower
+from scadeploy.backends.lava.netx import write_net
+from scadeploy.backends.lava.resources import check_fits, plan_resources, resource_limits
+from scadeploy.backends.lava.rewrites import rewrite_for_lava, rewrite_problems
+from scadeploy.backends.lava.runner import message_bits
+from scadeploy.backends.torch_ref import run_graph
+from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.ir.graph import Encoding, Graph
+from scadeploy.ir.passes.quantize import QuantOptions, QuantReport, quantize, quantize_problems
+from scadeploy.targets import Target
+
+NET_FILE = "model.net"
+OTHER_OPTIONS = ("parity_samples", "resources")
+
+
+def parse_options(target: Target) -> tuple[QuantOptions, dict, int]:
+    """(fixed-point options, resource limits, parity sample count) from the target's [lava] table."""
+    known = {f.name for f in fields(QuantOptions)} | set(OTHER_OPTIONS)
+    unknown = sorted(set(target.options) - known)
+    if unknown:
+        raise TargetError(f"target '{target.name}': unknown [lava] options {unknown}",
+                          f"known options: {', '.join(sorted(known))}")
+    parity = target.options.get("parity_samples", 16)
+    if not isinstance(parity, int) or isinstance(parity, bool) or parity < 1:
+        raise TargetError(f"target '{target.name}': parity_samples must be a positive integer, got {parity!r}")
+    return QuantOptions.from_options(target.options), resource_limits(target.options), parity
+
+
+def lowering_problems(graph: Graph) -> list[str]:
+    """Everything the Lava backend cannot express, each with its reason."""
+    problems = []
+    if graph.input.attrs.encoding is not Encoding.DIRECT:
+        problems.append("only direct-encoded inputs (one analog frame per sample) are supported")
+    pooling = rewrite_problems(graph)
+    if pooling:
+        return problems + pooling
+    return problems + quantize_problems(rewrite_for_lava(graph))
+
+
+def lower_graph(graph: Graph, options: QuantOptions, input_max: float = 1.0) -> tuple[FixedNet, QuantReport, Graph]:
+    """(fixed-point network, quantization report, quantized IR graph in integer units)."""
+    qgraph, report = quantize(rewrite_for_lava(graph), options, input_max)
+    return lower(qgraph, report), report, qgraph
+
+
+def check_supported(graph: Graph, target: Target) -> None:
+    """One UnsupportedError listing every problem, or a TargetError when the model does not fit the target."""
+    options, limits, _ = parse_options(target)
+    problems = lowering_problems(graph)
+    if problems:
+        raise UnsupportedError("the Lava backend cannot lower the model: " + "; ".join(problems),
+                               "supported: conv, linear, IF/LIF with hard reset, max pooling of spikes, average "
+                               "pooling with kernel == stride, residual adds into a neuron, one readout linear")
+    net, _, _ = lower_graph(graph, options)
+    check_fits(plan_resources(net, limits))
+
+
+def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Tensor) -> dict:
+    """Write `model.net` into `out_dir`; return the manifest section (quantization, resources, parity)."""
+    check_supported(graph, target)
+    options, limits, parity_samples = parse_options(target)
+    input_max = float(samples.abs().max()) if samples.numel() else 1.0
+    net, report, qgraph = lower_graph(graph, options, input_max or 1.0)
+    plan = plan_resources(net, limits)
+    check_fits(plan)
+    write_net(net, Path(out_dir) / NET_FILE)
+    return {
+        "files": [NET_FILE],
+        "netx_loadable": net.is_chain,
+        "runner": "lava-dl netx" if net.is_chain else "lava process graph (netx has no residual connections)",
+        "timesteps": net.timesteps,
+        "latency_steps": net.latency,
+        "input": {"scale": net.input_scale, "max_int": net.input_max, "message_bits": message_bits(net)},
+        "options": asdict(options),
+        "quantization": report.to_dict(),
+        "resources": plan.to_dict(),
+        "parity": measure_parity(graph, qgraph, net, samples[:parity_samples]),
+    }
+
+
+def measure_parity(graph: Graph, qgraph: Graph, net: FixedNet, x: torch.Tensor) -> dict:
+    """Emulator vs the quantized IR (exact for IF) and vs the float reference, on real inputs."""
+    emu = emulate(net, x)
+    x_int = emu.x_int.to(torch.float64)
+    q = run_graph(qgraph, x_int, record=True, dtype=torch.float64)
+    ref = run_graph(graph, x, record=True, dtype=torch.float64)
+    names = [name for name in emu.spikes if name in q.spikes]
+    compared = sum(emu.spikes[n].numel() for n in names)
+    q_mismatch = sum(int((emu.spikes[n].double() != q.spikes[n]).sum()) for n in names)
+    q_logits = q.logits / net.readout_scale if net.has_readout else q.logits
+    float_names = [n for n in emu.spikes if n in ref.spikes]
+    float_same = sum(int((emu.spikes[n].double() == ref.spikes[n]).sum()) for n in float_names)
+    float_total = sum(emu.spikes[n].numel() for n in float_names)
+    return {
+        "samples": int(x.shape[0]),
+        "emulator_vs_quantized_ir": {"spikes_compared": compared, "spike_mismatches": q_mismatch,
+                                     "max_logit_diff": float((q_logits - emu.logits).abs().max())},
+        "emulator_vs_float": {"class_agreement": float((ref.logits.argmax(1) == emu.logits.argmax(1)).double().mean()),
+                              "max_logit_diff": float((ref.logits - emu.logits).abs().max()),
+                              "spike_agreement": float_same / max(float_total, 1)},
+    }

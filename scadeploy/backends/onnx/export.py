@@ -1,0 +1,175 @@
+"""ONNX backend: IR -> `model.onnx` (sequence layout) and `model.step.onnx` (streaming step layout).
+
+The models are built node by node from the IR with `onnx.helper` (not by tracing spikingjelly),
+checked with `onnx.checker` and shape inference, and measured against the torch reference on
+real inputs with ONNX Runtime under the target's own session options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import onnx
+import torch
+
+from scadeploy.backends.onnx.align import align_channels
+from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET
+from scadeploy.backends.onnx.runtime import OPT_LEVELS, PROVIDERS, OrtStepRunner, ort_session
+from scadeploy.backends.onnx.sequence import build_sequence_model
+from scadeploy.backends.onnx.step import build_step_model, state_specs
+from scadeploy.backends.torch_ref import run_graph
+from scadeploy.checkpoint import atomic_write_bytes
+from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.ir.graph import Graph, Op
+from scadeploy.targets import Target
+
+SEQUENCE_FILE = "model.onnx"
+STEP_FILE = "model.step.onnx"
+
+
+@dataclass(frozen=True)
+class OnnxOptions:
+    """The `[onnx]` table of a target."""
+
+    opset: int = MIN_OPSET
+    provider: str = "cpu"
+    intra_op_num_threads: int = 0  # 0: ONNX Runtime's default (one thread per physical core)
+    graph_optimization_level: str = "all"
+    align_channels: int = 1  # pad conv channels to this multiple (8 suits AVX2 CPUs)
+    allow_spinning: bool = True  # idle intra-op threads busy-wait (ORT default); False suits shared CPUs
+    parity_tolerance: float = 1e-4
+
+
+def parse_options(target: Target) -> OnnxOptions:
+    """Validate a target's `[onnx]` table; every problem is listed in one TargetError."""
+    raw = dict(target.options)
+    known = {f for f in OnnxOptions.__dataclass_fields__}
+    problems = [f"unknown option '{k}'" for k in raw if k not in known]
+    options = OnnxOptions(**{k: v for k, v in raw.items() if k in known})
+    if not isinstance(options.opset, int) or not MIN_OPSET <= options.opset <= MAX_OPSET:
+        problems.append(f"opset {options.opset!r} is outside {MIN_OPSET}..{MAX_OPSET}")
+    if options.provider not in PROVIDERS:
+        problems.append(f"provider {options.provider!r} is not one of {', '.join(PROVIDERS)}")
+    if options.graph_optimization_level not in OPT_LEVELS:
+        problems.append(f"graph_optimization_level {options.graph_optimization_level!r} is not one of "
+                        f"{', '.join(OPT_LEVELS)}")
+    for key in ("intra_op_num_threads", "align_channels"):
+        value = getattr(options, key)
+        if not isinstance(value, int) or value < (0 if key == "intra_op_num_threads" else 1):
+            problems.append(f"{key} must be a {'non-negative' if key.startswith('intra') else 'positive'} "
+                            f"integer, got {value!r}")
+    if not isinstance(options.allow_spinning, bool):
+        problems.append(f"allow_spinning must be true or false, got {options.allow_spinning!r}")
+    if not isinstance(options.parity_tolerance, (int, float)) or options.parity_tolerance <= 0:
+        problems.append(f"parity_tolerance must be a positive number, got {options.parity_tolerance!r}")
+    if problems:
+        raise TargetError(f"target '{target.name}' [onnx]: " + "; ".join(problems),
+                          f"valid options: {', '.join(sorted(known))}")
+    return options
+
+
+def check_supported(graph: Graph, target: Target) -> None:
+    """Raise one error listing everything this backend cannot lower (before anything is written)."""
+    parse_options(target)
+    problems = [f"'{n.name}': batch norm is not folded" for n in graph.of_op(Op.BATCHNORM)]
+    if problems:
+        raise UnsupportedError("the ONNX backend cannot lower: " + "; ".join(problems),
+                               "run scadeploy.ir.passes.fold_batchnorm.fold_batchnorm on the graph first")
+
+
+def build_models(graph: Graph, options: OnnxOptions) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+    """(sequence model, step model) for a BN-folded graph."""
+    aligned = align_channels(graph, options.align_channels)
+    return build_sequence_model(aligned, options.opset), build_step_model(aligned, options.opset)
+
+
+@dataclass(frozen=True)
+class OnnxParity:
+    """ONNX Runtime against the float32 torch reference on the same inputs."""
+
+    samples: int
+    max_logit_diff: float
+    class_agreement: float
+    spikes_compared: int
+    spike_flips: int
+    step_vs_sequence_max_diff: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return self.max_logit_diff <= self.tolerance and self.class_agreement == 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"spike_flip_rate": self.spike_flips / max(self.spikes_compared, 1),
+                               "passed": self.passed}
+
+
+def measure_parity(graph: Graph, options: OnnxOptions, step_model: onnx.ModelProto,
+                   samples: torch.Tensor) -> OnnxParity:
+    """Logits, classes and every neuron's spikes of the sequence model vs torch_ref; step vs sequence."""
+    aligned = align_channels(graph, options.align_channels)
+    probe = build_sequence_model(aligned, options.opset, expose_spikes=True)
+    session = ort_session(probe.SerializeToString(), options.provider, options.intra_op_num_threads,
+                          options.graph_optimization_level, options.allow_spinning)
+    x = samples.detach().float().cpu().contiguous()
+    outputs = session.run(None, {graph.input.name: x.numpy()})
+    names = [o.name for o in session.get_outputs()]
+    ref = run_graph(graph, x, record=True)
+    logits = torch.from_numpy(outputs[0])
+    flips = compared = 0
+    for name, value in zip(names[1:], outputs[1:], strict=True):
+        expected = ref.spikes[name].flatten(0, 1)
+        got = torch.from_numpy(value)[:, : expected.shape[1]]  # drop alignment channels (appended last)
+        flips += int((got != expected).sum())
+        compared += expected.numel()
+    step = OrtStepRunner(step_model.SerializeToString(), state_specs(aligned), graph.timesteps,
+                         options.provider, options.intra_op_num_threads, options.graph_optimization_level,
+                         spinning=options.allow_spinning)
+    step.prepare(x.shape[0])
+    step_logits = torch.from_numpy(step.run(x.numpy()))
+    return OnnxParity(
+        samples=int(x.shape[0]),
+        max_logit_diff=float((logits - ref.logits).abs().max()),
+        class_agreement=float((logits.argmax(1) == ref.logits.argmax(1)).float().mean()),
+        spikes_compared=compared,
+        spike_flips=flips,
+        step_vs_sequence_max_diff=float((step_logits - logits).abs().max()),
+        tolerance=float(options.parity_tolerance),
+    )
+
+
+def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Tensor) -> dict:
+    """Write `model.onnx` and `model.step.onnx` into `out_dir`; return the manifest section."""
+    check_supported(graph, target)
+    options = parse_options(target)
+    sequence, step = build_models(graph, options)
+    out_dir = Path(out_dir)
+    atomic_write_bytes(out_dir / SEQUENCE_FILE, sequence.SerializeToString())
+    atomic_write_bytes(out_dir / STEP_FILE, step.SerializeToString())
+    parity = measure_parity(graph, options, step, samples)
+    return {
+        "files": [SEQUENCE_FILE, STEP_FILE],
+        "opset": options.opset,
+        "options": asdict(options),
+        "layouts": {
+            SEQUENCE_FILE: {"kind": "sequence", "timesteps": graph.timesteps, "input": _input_doc(graph),
+                            "output": "logits [N, classes]"},
+            STEP_FILE: {"kind": "step", "input": f"{graph.input.name} [N, {_dims(graph.input.shape)}]",
+                        "states": [{"input": s.input_name, "output": s.output_name, "shape": list(s.shape),
+                                    "initial": s.initial} for s in state_specs(align_channels(
+                                        graph, options.align_channels))],
+                        "steps": graph.timesteps},
+        },
+        "parity": parity.to_dict(),
+    }
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(str(d) for d in shape)
+
+
+def _input_doc(graph: Graph) -> str:
+    inp = graph.input
+    lead = "N" if inp.attrs.encoding.value == "direct" else f"{graph.timesteps}, N"
+    return f"{inp.name} [{lead}, {_dims(inp.shape)}]"

@@ -1,0 +1,210 @@
+"""One latency harness for every runner: warm-up, interleaved repeats, percentiles and throughput.
+
+Runners are timed round-robin (one call each, then again), so a noisy neighbour slows all of them
+alike and the masked-vs-stripped ratios measured in the same run stay meaningful.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from scadeploy.backends.onnx.align import align_channels
+from scadeploy.backends.onnx.export import OnnxOptions, build_models
+from scadeploy.backends.onnx.runtime import OrtRunner, OrtStepRunner
+from scadeploy.backends.onnx.step import state_specs
+from scadeploy.backends.torch_ref import run_graph
+from scadeploy.checkpoint import Checkpoint
+from scadeploy.errors import UnsupportedError
+from scadeploy.ir.graph import Graph
+from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
+from scadeploy.ir.trace import trace_model
+from scadeploy.measure.runners import DynamoOnnxRunner, Runner, SpikingJellyRunner, TorchRefRunner
+from scadeploy.measure.synops import dense_macs
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Latency of one runner at one batch size (milliseconds per batch) and throughput (samples/s)."""
+
+    runner: str
+    batch_size: int
+    repeats: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    min_ms: float
+    throughput: float  # samples per second at the median latency
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(runner: str, batch_size: int, seconds: list[float]) -> Timing:
+    ms = np.asarray(seconds) * 1e3
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return Timing(runner, batch_size, len(ms), float(p50), float(p90), float(p99), float(ms.mean()),
+                  float(ms.min()), float(batch_size / (p50 / 1e3)))
+
+
+def time_runners(runners: Mapping[str, Runner], x: np.ndarray, warmup: int = 3, repeats: int = 20,
+                 progress: bool = True) -> dict[str, Timing]:
+    """Prepare, warm up, then time every runner `repeats` times, interleaved, on the batch `x`."""
+    batch = int(x.shape[0])
+    for runner in runners.values():
+        runner.prepare(batch)
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    total = (warmup + repeats) * len(runners)
+    with tqdm(total=total, desc=f"batch {batch}", unit="run", disable=not progress, leave=False) as bar:
+        for i in range(warmup + repeats):
+            for name, runner in runners.items():
+                start = time.perf_counter()
+                runner.run(x)
+                elapsed = time.perf_counter() - start
+                if i >= warmup:
+                    seconds[name].append(elapsed)
+                bar.update()
+    return {name: summarize(name, batch, s) for name, s in seconds.items()}
+
+
+# --- masked vs stripped: the comparison `scadeploy benchmark` reports ------------------------------------------
+
+MASKED = "masked"
+STRIPPED = "stripped"
+RUNNER_KINDS = ("onnx", "onnx-step", "torch-ref", "spikingjelly", "dynamo-onnx")
+DEFAULT_RUNNERS = ("onnx:masked", "onnx:stripped", "spikingjelly:masked", "dynamo-onnx:stripped")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model to run: its IR graph (BN folded), its spikingjelly module and, optionally, a compiled ONNX file."""
+
+    label: str
+    graph: Graph
+    module: nn.Module
+    onnx_model: bytes | Path | None = None  # the compiled sequence-layout file, when there is one
+
+
+def parse_runner(spec: str) -> tuple[str, str]:
+    """'kind[:variant]' -> (kind, variant); the variant defaults to the stripped model."""
+    kind, _, variant = spec.partition(":")
+    variant = variant or STRIPPED
+    if kind not in RUNNER_KINDS or variant not in (MASKED, STRIPPED):
+        raise UnsupportedError(f"unknown runner '{spec}'",
+                          f"use KIND[:masked|stripped] with KIND one of {', '.join(RUNNER_KINDS)}")
+    return kind, variant
+
+
+def variant_from_checkpoint(label: str, ckpt: Checkpoint) -> Variant:
+    module = ckpt.build()
+    graph = fold_batchnorm(trace_model(module, tuple(ckpt.input_shape), ckpt.timesteps))
+    return Variant(label, graph, module)
+
+
+def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str = "cpu") -> Runner:
+    """A runner of `kind` for `variant`; ONNX files are built from the IR when the variant has none."""
+    name = f"{kind}:{variant.label}"
+    # NOTE: every ONNX Runtime runner (masked, stripped, dynamo) gets the same session options.
+    session = (options.provider, options.intra_op_num_threads, options.graph_optimization_level,
+               options.allow_spinning)
+    if kind == "onnx" and variant.onnx_model is not None:
+        return OrtRunner(variant.onnx_model, name, *session)
+    if kind in ("onnx", "onnx-step"):
+        sequence, step = build_models(variant.graph, options)
+        if kind == "onnx":
+            return OrtRunner(sequence.SerializeToString(), name, *session)
+        states = state_specs(align_channels(variant.graph, options.align_channels))
+        return OrtStepRunner(step.SerializeToString(), states, variant.graph.timesteps, *session[:3], name=name,
+                             spinning=options.allow_spinning)
+    if kind == "torch-ref":
+        return TorchRefRunner(variant.graph, name, device)
+    if kind == "spikingjelly":
+        return SpikingJellyRunner(variant.module, variant.graph.timesteps, name, device)
+    return DynamoOnnxRunner(variant.module, variant.graph.input.shape, variant.graph.timesteps, name, *session)
+
+
+@dataclass
+class BenchmarkResult:
+    timings: list[Timing]
+    dense_macs: dict[str, int]  # per sample, per inference
+    agreement: dict[str, float]  # runner -> max |logit diff| against the torch reference of its model
+    settings: dict
+
+    def timing(self, runner: str, batch_size: int) -> Timing | None:
+        return next((t for t in self.timings if t.runner == runner and t.batch_size == batch_size), None)
+
+    def comparisons(self) -> list[dict]:
+        """Per batch size: stripped-vs-masked ONNX speedup against the dense-MAC ratio, and against other runtimes."""
+        rows = []
+        mac_ratio = self.dense_macs[MASKED] / self.dense_macs[STRIPPED]
+        for batch in sorted({t.batch_size for t in self.timings}):
+            ours = self.timing("onnx:stripped", batch)
+            if ours is None:
+                continue
+            row: dict = {"batch_size": batch, "dense_mac_ratio": mac_ratio}
+            for key, other in (("vs_masked_onnx", "onnx:masked"), ("vs_spikingjelly_eager", "spikingjelly:masked"),
+                               ("vs_dynamo_onnx", "dynamo-onnx:stripped")):
+                timing = self.timing(other, batch)
+                if timing is not None:
+                    row[f"speedup_{key}"] = timing.p50_ms / ours.p50_ms
+            if "speedup_vs_masked_onnx" in row:
+                row["speedup_over_mac_ratio"] = row["speedup_vs_masked_onnx"] / mac_ratio
+            rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict:
+        return {"settings": self.settings, "dense_macs_per_sample": self.dense_macs, "agreement": self.agreement,
+                "timings": [t.to_dict() for t in self.timings], "comparisons": self.comparisons()}
+
+
+def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], batch_sizes: Sequence[int],
+                       options: OnnxOptions, warmup: int = 3, repeats: int = 20, device: str = "cpu",
+                       progress: bool = True, seed: int = 0) -> BenchmarkResult:
+    """Time every runner spec ('kind:variant') at every batch size, all in one interleaved run."""
+    specs = [parse_runner(s) for s in runners]
+    built = {f"{k}:{v}": make_runner(k, variants[v], options, device) for k, v in specs}
+    generator = np.random.default_rng(seed)
+    timings: list[Timing] = []
+    agreement: dict[str, float] = {}
+    for batch in batch_sizes:
+        x = generator.random((batch, *variants[STRIPPED].graph.input.shape), dtype=np.float32)
+        for name, runner in built.items():  # every runner must compute the same logits as the reference
+            runner.prepare(batch)
+            expected = run_graph(variants[name.split(":")[1]].graph, torch.from_numpy(x)).logits.numpy()
+            diff = float(np.abs(runner.run(x) - expected).max())
+            agreement[name] = max(agreement.get(name, 0.0), diff)
+        timings.extend(time_runners(built, x, warmup, repeats, progress).values())
+    settings = {"threads": options.intra_op_num_threads, "provider": options.provider, "device": device,
+                "graph_optimization_level": options.graph_optimization_level,
+                "intra_op_allow_spinning": options.allow_spinning, "inter_op_num_threads": 1,
+                "execution_mode": "sequential",
+                "align_channels": options.align_channels, "warmup": warmup, "repeats": repeats,
+                "batch_sizes": list(batch_sizes), "timesteps": variants[STRIPPED].graph.timesteps,
+                "input_shape": list(variants[STRIPPED].graph.input.shape), "platform": platform.platform(),
+                "processor": platform.processor() or platform.machine()}
+    macs = {label: dense_macs(v.graph) for label, v in variants.items()}
+    return BenchmarkResult(timings, macs, agreement, settings)
+
+
+def benchmark_checkpoints(masked: Checkpoint, stripped: Checkpoint, runners: Sequence[str] = DEFAULT_RUNNERS,
+                          batch_sizes: Sequence[int] = (1, 16), threads: int = 2, warmup: int = 3,
+                          repeats: int = 20, options: OnnxOptions | None = None, stripped_onnx: Path | None = None,
+                          device: str = "cpu", progress: bool = True) -> BenchmarkResult:
+    """Benchmark the masked checkpoint against its stripped version with pinned threads (ONNX and torch)."""
+    options = replace(options or OnnxOptions(align_channels=8 if device == "cpu" else 1),
+                      intra_op_num_threads=threads, provider=device)
+    torch.set_num_threads(threads)
+    stripped_variant = variant_from_checkpoint(STRIPPED, stripped)
+    if stripped_onnx is not None:
+        stripped_variant = replace(stripped_variant, onnx_model=stripped_onnx)
+    variants = {MASKED: variant_from_checkpoint(MASKED, masked), STRIPPED: stripped_variant}
+    return benchmark_variants(variants, runners, batch_sizes, options, warmup, repeats, device, progress)

@@ -1,0 +1,117 @@
+"""Every way scadeploy can execute a model, behind one small interface: `name`, `prepare(batch)`, `run(x)`.
+
+`run` takes a float32 array of frames `[N, C, H, W]` (direct encoding, shown at every step) and
+returns logits `[N, classes]` as a numpy array, so the benchmark harness treats all runners alike:
+- `OrtRunner`, `OrtStepRunner` (in `backends/onnx/runtime.py`): ONNX files on ONNX Runtime;
+- `TorchRefRunner`: the torch reference interpreter over the IR;
+- `SpikingJellyRunner`: the spikingjelly model itself in eager mode (what users run today);
+- `DynamoOnnxRunner`: the spikingjelly model through `torch.onnx.export(dynamo=True)` on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+from spikingjelly.activation_based import functional
+from torch import nn
+
+from scadeploy.backends.onnx.runtime import OrtRunner
+from scadeploy.errors import UnsupportedError
+from scadeploy.ir.graph import Graph
+
+
+class Runner(Protocol):
+    name: str
+
+    def prepare(self, batch_size: int) -> None:
+        """Do every one-time cost (sessions, exports, buffers) before timing starts."""
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Frames `[N, ...]` -> logits `[N, classes]`."""
+
+
+def torch_device(device: str) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UnsupportedError("torch sees no CUDA GPU", "run on a machine with an NVIDIA GPU or use device 'cpu'")
+    return torch.device(device)
+
+
+class TorchRefRunner:
+    """The torch reference interpreter (the oracle) as a runner."""
+
+    def __init__(self, graph: Graph, name: str = "torch-ref", device: str = "cpu") -> None:
+        self.name = name
+        self.graph = graph
+        self.device = torch_device(device)
+
+    def prepare(self, batch_size: int) -> None:
+        pass
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        from scadeploy.backends.torch_ref import run_graph
+
+        return run_graph(self.graph, torch.from_numpy(x).to(self.device)).logits.cpu().numpy()
+
+
+class DirectEncoded(nn.Module):
+    """A multi-step spikingjelly model behind a frame input: reset the state, repeat the frame T times."""
+
+    def __init__(self, model: nn.Module, timesteps: int) -> None:
+        super().__init__()
+        self.model = model
+        self.timesteps = timesteps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        functional.reset_net(self.model)
+        return self.model(x.unsqueeze(0).expand(self.timesteps, *x.shape))
+
+
+class SpikingJellyRunner:
+    """The spikingjelly model in eager mode (torch backend), as users run it before deployment."""
+
+    def __init__(self, model: nn.Module, timesteps: int, name: str = "spikingjelly-eager",
+                 device: str = "cpu") -> None:
+        self.name = name
+        self.device = torch_device(device)
+        self.module = DirectEncoded(model, timesteps).eval().to(self.device)
+
+    def prepare(self, batch_size: int) -> None:
+        pass
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.module(torch.from_numpy(x).to(self.device)).cpu().numpy()
+
+
+class DynamoOnnxRunner:
+    """The spikingjelly model exported by `torch.onnx.export(dynamo=True)` (dynamic batch), on ONNX Runtime."""
+
+    def __init__(self, model: nn.Module, input_shape: Sequence[int], timesteps: int,
+                 name: str = "torch.onnx-dynamo", provider: str = "cpu", threads: int = 0,
+                 level: str = "all", spinning: bool = True) -> None:
+        self.name = name
+        self.module = DirectEncoded(model, timesteps).eval()
+        self.input_shape = tuple(input_shape)
+        self._session_args = (provider, threads, level, spinning)
+        self._runner: OrtRunner | None = None
+
+    def export(self) -> bytes:
+        """The exported ONNX model (the neurons' state writes are traced away; dynamo warns about them)."""
+        example = torch.zeros(2, *self.input_shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(self.module, (example,), dynamo=True, verbose=False,
+                                        dynamic_shapes=({0: torch.export.Dim("N")},))
+        return program.model_proto.SerializeToString()
+
+    def prepare(self, batch_size: int) -> None:
+        if self._runner is None:
+            self._runner = OrtRunner(self.export(), self.name, *self._session_args)
+        self._runner.prepare(batch_size)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._runner.run(x)

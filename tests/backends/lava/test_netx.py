@@ -1,0 +1,83 @@
+"""model.net: round trip of the fixed-point network, netx layout, and loading by unmodified lava-dl netx."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from lava_support import lowered
+
+from scadeploy.backends.lava.netx import read_net, ungrouped, write_net
+from scadeploy.errors import DataError
+
+
+def _same(a, b) -> bool:
+    return all(
+        la.name == lb.name and la.shape == lb.shape and np.array_equal(la.bias, lb.bias)
+        and (la.vth, la.i_decay, la.v_decay, la.spiking, la.depth) == (lb.vth, lb.i_decay, lb.v_decay, lb.spiking,
+                                                                       lb.depth)
+        and all(np.array_equal(ea.weight, eb.weight) and ea.source == eb.source and ea.delay == eb.delay
+                and (ea.stride, ea.padding, ea.groups, ea.flatten) == (eb.stride, eb.padding, eb.groups, eb.flatten)
+                for ea, eb in zip(la.edges, lb.edges, strict=True))
+        for la, lb in zip(a.layers, b.layers, strict=True))
+
+
+@pytest.mark.parametrize("case", ["digits", "resnet"])
+def test_round_trip(tmp_path, case):
+    net, _, _ = lowered(case)
+    back = read_net(write_net(net, tmp_path / "model.net"))
+    assert _same(net, back)
+    assert (back.timesteps, back.input_scale, back.output, back.readout_scale) == \
+        (net.timesteps, net.input_scale, net.output, net.readout_scale)
+    assert np.allclose(back.readout_bias, net.readout_bias)
+
+
+def test_netx_layout(tmp_path):
+    net, _, _ = lowered("digits")
+    path = write_net(net, tmp_path / "model.net")
+    with h5py.File(path) as f:
+        layers = f["layer"]
+        types = [layers[str(i)]["type"][0].decode() for i in range(len(layers))]
+        assert types == ["input", "conv", "conv", "conv", "conv", "conv", "flatten", "dense"]
+        assert "neuron" not in layers["0"] and "neuron" not in layers["7"]  # graded input; readout integrator
+        assert list(layers["0"]["shape"][()]) == [1, 8, 8]
+        assert isinstance(layers.get("1/weight", getlink=True), h5py.SoftLink)  # stored once, in /scadeploy
+        neuron = layers["1"]["neuron"]
+        assert neuron["vThMant"][()] == net.layers[0].vth and neuron["iDecay"].dtype.kind == "i"
+
+
+def test_residual_networks_have_no_netx_part(tmp_path):
+    net, _, _ = lowered("resnet")
+    with h5py.File(write_net(net, tmp_path / "model.net")) as f:
+        assert "layer" not in f and not f["scadeploy"].attrs["netx"]
+
+
+def test_ungrouped_weights_compute_the_same_conv():
+    w = torch.randint(-5, 6, (6, 1, 2, 2))
+    x = torch.rand(1, 6, 4, 4, dtype=torch.float64)
+    full = torch.from_numpy(ungrouped(w.numpy(), 6)).double()
+    assert torch.allclose(F.conv2d(x, w.double(), groups=6), F.conv2d(x, full))
+
+
+def test_missing_or_foreign_files_are_data_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_net(tmp_path / "none.net")
+    with h5py.File(tmp_path / "other.net", "w") as f:
+        f.create_group("layer")
+    with pytest.raises(DataError, match="not a readable scadeploy Lava network"):
+        read_net(tmp_path / "other.net")
+
+
+def test_unmodified_netx_loads_the_file(tmp_path):
+    from scadeploy.backends.lava.compat import import_lava
+
+    net, _, _ = lowered("vgg")
+    path = write_net(net, tmp_path / "model.net")
+    network = import_lava("lava.lib.dl.netx").hdf5.Network(net_config=str(path), input_message_bits=9)
+    assert len(network) == len(net.layers)
+    for layer, block in zip(net.layers, network.layers, strict=True):
+        shape = layer.shape[::-1] if len(layer.shape) == 3 else layer.shape  # Lava's WHC order
+        assert tuple(block.out.shape) == tuple(shape)
+    assert tuple(network.inp.shape) == net.input_shape[::-1]

@@ -1,0 +1,90 @@
+"""Every runner computes the reference logits; device selection fails clearly where it cannot work."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from support import INPUT_SHAPES, masked_model
+from tolerances import ONNX_LOGIT_ATOL
+
+from scadeploy.backends.onnx.align import align_channels
+from scadeploy.backends.onnx.export import OnnxOptions, build_models
+from scadeploy.backends.onnx.runtime import OrtRunner, OrtStepRunner, ort_session
+from scadeploy.backends.onnx.step import state_specs
+from scadeploy.backends.torch_ref import run_graph
+from scadeploy.errors import UnsupportedError
+from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
+from scadeploy.ir.trace import trace_model
+from scadeploy.measure.runners import DynamoOnnxRunner, SpikingJellyRunner, TorchRefRunner
+
+HAS_ORT_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    model, _ = masked_model("digits", 0.5)
+    graph = fold_batchnorm(trace_model(model, INPUT_SHAPES["digits"], timesteps=4))
+    x = torch.rand(6, *INPUT_SHAPES["digits"], generator=torch.Generator().manual_seed(2))
+    return model, graph, x.numpy(), run_graph(graph, x).logits.numpy()
+
+
+def _check(runner, x: np.ndarray, expected: np.ndarray, atol: float = ONNX_LOGIT_ATOL) -> None:
+    runner.prepare(x.shape[0])
+    for _ in range(2):  # a second call must start from a fresh state again
+        np.testing.assert_allclose(runner.run(x), expected, atol=atol)
+
+
+def test_onnx_runners_match_the_reference(digits) -> None:
+    _, graph, x, expected = digits
+    options = OnnxOptions(align_channels=8, intra_op_num_threads=1)
+    sequence, step = build_models(graph, options)
+    _check(OrtRunner(sequence.SerializeToString(), threads=1), x, expected)
+    states = state_specs(align_channels(graph, 8))
+    stepper = OrtStepRunner(step.SerializeToString(), states, graph.timesteps, threads=1)
+    _check(stepper, x, expected)
+    _check(stepper, x[:2], expected[:2])  # a new batch size re-creates the state
+    _check(OrtRunner(sequence.SerializeToString(), threads=2, spinning=False), x, expected)
+
+
+def test_spinning_is_a_session_option(digits) -> None:
+    _, graph, _, _ = digits
+    sequence, _ = build_models(graph, OnnxOptions())
+    for spinning, flag in ((True, "1"), (False, "0")):
+        session = ort_session(sequence.SerializeToString(), threads=2, spinning=spinning)
+        assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == flag
+
+
+def test_torch_runners_match_the_reference(digits) -> None:
+    model, graph, x, expected = digits
+    _check(TorchRefRunner(graph), x, expected, atol=0)
+    _check(SpikingJellyRunner(model, graph.timesteps), x, expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_dynamo_export_runner_matches_the_reference(digits) -> None:
+    model, graph, x, expected = digits
+    _check(DynamoOnnxRunner(model, graph.input.shape, graph.timesteps, threads=1), x, expected)
+
+
+@pytest.mark.skipif(HAS_ORT_CUDA, reason="this machine has the ONNX Runtime CUDA provider")
+def test_cuda_provider_is_refused_without_onnxruntime_gpu(digits) -> None:
+    with pytest.raises(UnsupportedError, match="CUDAExecutionProvider") as info:
+        ort_session(b"", provider="cuda")
+    assert "onnxruntime-gpu" in info.value.hint
+
+
+@pytest.mark.skipif(not HAS_ORT_CUDA, reason="needs onnxruntime-gpu and an NVIDIA GPU")
+def test_cuda_step_runner_with_io_binding(digits) -> None:
+    _, graph, x, expected = digits
+    sequence, step = build_models(graph, OnnxOptions(provider="cuda"))
+    _check(OrtRunner(sequence.SerializeToString(), provider="cuda"), x, expected, atol=1e-3)
+    stepper = OrtStepRunner(step.SerializeToString(), state_specs(graph), graph.timesteps, provider="cuda")
+    _check(stepper, x, expected, atol=1e-3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_torch_cuda_device_is_refused_without_a_gpu(digits) -> None:
+    with pytest.raises(UnsupportedError, match="no CUDA GPU"):
+        TorchRefRunner(digits[1], device="cuda")
