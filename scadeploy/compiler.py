@@ -1,8 +1,11 @@
-"""The compile pipeline: checkpoint -> IR -> stripped IR -> per-target artifacts, with measured parity.
+"""The compile pipeline: model -> IR -> stripped IR -> per-target artifacts, with measured parity.
 
 `compile_model` is the Python API for any spikingjelly model and masks; `compile_checkpoint`
-is what `scadeploy compile` runs: it writes `stripped.pt`, `manifest.json` and each target's
-files into a staging directory that is renamed into place only when everything succeeded.
+(a scadeploy checkpoint) and `compile_user_model` (`--model MODULE:FACTORY` and a plain state_dict)
+are what `scadeploy compile` runs. They write `manifest.json`, the stripped and masked graphs
+(`ir/serialize.py`), `stripped.pt` for built-in architectures, and each target's files into a
+staging directory that is renamed into place only when everything succeeded. The directory is
+self-contained: inspect, benchmark and simulate read nothing else.
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ from torch import nn
 
 from scadeploy import __version__
 from scadeploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, sha256_of
-from scadeploy.errors import OutputExistsError, ScadeployError, TargetError
+from scadeploy.data.samples import FRAMES, Samples, load_samples, random_samples
+from scadeploy.errors import DataError, OutputExistsError, ScadeployError, TargetError, UnsupportedError
 from scadeploy.ir.cost import layer_costs, total_dense_macs
-from scadeploy.ir.graph import Graph, Op
+from scadeploy.ir.graph import Encoding, Graph, Op
+from scadeploy.ir.infer_masks import infer_masks
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.passes.strip_channels import StripReport, strip_channels
+from scadeploy.ir.serialize import save_graph
 from scadeploy.ir.trace import trace_model
 from scadeploy.models import MODEL_WIDTH_ARG, build_model
-from scadeploy.parity import StripParity, compare_stripped
+from scadeploy.parity import StripParity, TraceFidelity, compare_stripped, compare_traced
 from scadeploy.targets import Target, load_target
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,7 @@ log = logging.getLogger(__name__)
 # Backends are imported only when a target needs them (Lava changes process-wide settings at import).
 BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx.export", "lava": "scadeploy.backends.lava.export"}
 PARITY_SAMPLES = 16
+GRAPH_FILES = {"stripped": "stripped", "masked": "masked"}  # manifest key -> file stem in DIR
 
 
 @dataclass
@@ -46,6 +53,9 @@ class CompileResult:
     report: StripReport
     parity: StripParity
     samples: torch.Tensor
+    fidelity: TraceFidelity | None = None
+    inferred_masks: bool = False
+    warnings: list[str] = field(default_factory=list)
     targets: dict[str, dict] = field(default_factory=dict)
 
     @property
@@ -58,31 +68,56 @@ def backend_module(name: str) -> ModuleType:
     return importlib.import_module(BACKEND_MODULES[name])
 
 
-def evaluation_samples(ckpt: Checkpoint, count: int = PARITY_SAMPLES) -> tuple[torch.Tensor, str]:
-    """Real inputs from the checkpoint's dataset when it is available, else seeded uniform noise."""
+def evaluation_samples(ckpt: Checkpoint, data: str | None = None, data_dir: str | None = None) -> Samples:
+    """`data` when given, else the checkpoint's dataset when it is available, else seeded uniform noise."""
+    if data is not None:
+        return load_samples(data, data_dir, ckpt.timesteps)
     dataset = ckpt.meta.get("dataset")
     if dataset:
         try:
-            from scadeploy.data.datasets import load_dataset
-
-            images = load_dataset(dataset, train=False, data_dir=ckpt.meta.get("data_dir")).tensors[0]
-            return images[:count].float(), f"{dataset} test split"
-        except (ImportError, ScadeployError) as exc:
+            return load_samples(dataset, data_dir or ckpt.meta.get("data_dir"), ckpt.timesteps)
+        except ScadeployError as exc:
             log.warning("dataset '%s' unavailable (%s); using random inputs", dataset, exc)
-    generator = torch.Generator().manual_seed(0)
-    return torch.rand(count, *ckpt.input_shape, generator=generator), "uniform random inputs"
+    return random_samples(tuple(ckpt.input_shape), PARITY_SAMPLES)
 
 
-def compile_model(model: nn.Module, masks: dict[str, torch.Tensor], example_input: torch.Tensor,
-                  timesteps: int) -> CompileResult:
-    """Trace `model`, strip the silent masked channels and measure masked-vs-stripped parity.
+def encoding_of(samples: Samples) -> Encoding:
+    return Encoding.DIRECT if samples.layout == FRAMES else Encoding.SEQUENCE
 
-    `example_input` is a batch of real frames `[N, C, H, W]`; masks map conv names to bool[C_out].
+
+def compile_model(model: nn.Module, masks: dict[str, torch.Tensor] | None, example_input: torch.Tensor,
+                  timesteps: int, encoding: Encoding = Encoding.DIRECT) -> CompileResult:
+    """Trace `model`, check the trace against the model, strip the silent masked channels, measure parity.
+
+    `example_input` is a batch of real inputs: frames `[N, C, H, W]` (direct encoding) or a sequence
+    `[T, N, C, H, W]`. Masks map conv/linear names to bool[C_out] (True = kept); None infers them from
+    the zeroed weights (see `ir/infer_masks.py`).
     """
-    masked = trace_model(model, tuple(example_input.shape[1:]), timesteps)
+    shape = tuple(example_input.shape[1:] if encoding is Encoding.DIRECT else example_input.shape[2:])
+    masked = trace_model(model, shape, timesteps, encoding)
+    try:
+        fidelity = compare_traced(model, masked, example_input)
+    except (RuntimeError, ValueError, IndexError) as exc:  # the model's own forward() on these inputs
+        raise DataError(f"the model cannot run on inputs of shape {list(example_input.shape)}: "
+                        f"{str(exc).strip().splitlines()[0][:200]}",
+                        "check the data (or --input-shape) against the shape the model expects") from exc
+    if not fidelity.agrees:
+        where = f", most at '{fidelity.worst_layer}'" if fidelity.worst_layer else ""
+        raise UnsupportedError(
+            f"the traced graph does not compute what the model computes ({fidelity.spike_mismatches} of "
+            f"{fidelity.spikes_compared:,} spikes differ{where}; max |logit diff| {fidelity.max_logit_diff:.3g} "
+            "in float64)", "the model's forward() does something the tracer cannot see (state, hooks or "
+            "custom neuron code); use the layers listed by `scadeploy compile --help`")
+    warnings = []
+    inferred = masks is None
+    if inferred:
+        masks = infer_masks(masked)
+        if not any(bool((~m).any()) for m in masks.values()):
+            warnings.append("--masks auto found no masked channel (no zeroed filter with zeroed BN gamma and "
+                            "beta); the model is compiled unstripped")
     stripped, report = strip_channels(masked, masks)
     parity = compare_stripped(masked, stripped, report.kept_index, example_input)
-    return CompileResult(masked, stripped, report, parity, example_input)
+    return CompileResult(masked, stripped, report, parity, example_input, fidelity, inferred, warnings)
 
 
 def stripped_checkpoint(ckpt: Checkpoint, stripped: Graph, source_sha256: str) -> Checkpoint:
@@ -121,16 +156,24 @@ def cost_summary(masked: Graph, stripped: Graph, report: StripReport) -> dict:
     }
 
 
-def build_manifest(result: CompileResult, samples_label: str, source: dict | None = None) -> dict:
+def build_manifest(result: CompileResult, data: dict, source: dict | None = None) -> dict:
+    parity = {"stripped_vs_masked": result.parity.to_dict() | {"inputs": data.get("label", "given inputs")}}
+    if result.fidelity is not None:
+        parity["trace_vs_model"] = result.fidelity.to_dict()
     return {
         "scadeploy": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "source": source,
+        "data": data,
         "timesteps": result.masked.timesteps,
+        "encoding": result.masked.input.attrs.encoding.value,
         "input_shape": list(result.masked.input.shape),
+        "output_shape": list(result.masked.output.shape),
+        "graphs": {key: f"{stem}.graph.json" for key, stem in GRAPH_FILES.items()},
+        "masks": "inferred from zeroed weights" if result.inferred_masks else "given",
         **cost_summary(result.masked, result.stripped, result.report),
         "kept_masked_channels": result.report.to_dict()["kept_masked_channels"],
-        "parity": {"stripped_vs_masked": result.parity.to_dict() | {"inputs": samples_label}},
+        "parity": parity,
         "targets": result.targets,
     }
 
@@ -168,8 +211,12 @@ def _publish(staging: Path, out_dir: Path) -> None:
 
 def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tuple[str, ...] = (),
                     force: bool = False, source: dict | None = None, stripped: Checkpoint | None = None,
-                    samples_label: str = "given inputs") -> dict:
-    """Write the manifest, `stripped.pt` (when given) and every target's files; all at once or nothing."""
+                    data: dict | None = None) -> dict:
+    """Write the manifest, both graphs, `stripped.pt` (when given) and every target's files; all or nothing.
+
+    `data` describes the inputs the parity was measured on (`Samples.source`); benchmark and
+    simulate read their inputs from it unless given others.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
         raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
@@ -180,8 +227,10 @@ def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tu
     try:
         if stripped is not None:
             save_checkpoint(stripped, staging / "stripped.pt")
+        save_graph(result.deployable, staging, GRAPH_FILES["stripped"])
+        save_graph(result.masked, staging, GRAPH_FILES["masked"])
         _export_targets(result, targets, staging)
-        manifest = build_manifest(result, samples_label, source)
+        manifest = build_manifest(result, data or {"kind": "given", "label": "given inputs"}, source)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _publish(staging, out_dir)
     finally:
@@ -189,18 +238,64 @@ def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tu
     return manifest
 
 
-def compile_checkpoint(ckpt_path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (),
-                       force: bool = False) -> tuple[CompileResult, dict]:
-    """`scadeploy compile`: everything lands in `out_dir` at once, or nothing does."""
-    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+def _data_section(samples: Samples) -> dict:
+    return samples.source | {"layout": samples.layout, "samples": samples.count,
+                             "sample_shape": list(samples.sample_shape), "labels": samples.y is not None}
+
+
+def _check_output(out_dir: Path, target_names: tuple[str, ...], force: bool) -> None:
+    """Fail before the slow part: an existing DIR without --force, or two targets of one backend."""
     if out_dir.exists() and not force:
         raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
-    _check_distinct_backends([load_target(name) for name in target_names])  # fail before the slow part
+    _check_distinct_backends([load_target(name) for name in target_names])
+
+
+def compile_checkpoint(ckpt_path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (),
+                       force: bool = False, data: str | None = None,
+                       data_dir: str | None = None) -> tuple[CompileResult, dict]:
+    """`scadeploy compile CKPT`: everything lands in `out_dir` at once, or nothing does."""
+    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+    _check_output(out_dir, target_names, force)
     ckpt = load_checkpoint(ckpt_path)
     sha = sha256_of(ckpt_path)
-    samples, label = evaluation_samples(ckpt)
-    result = compile_model(ckpt.build(), ckpt.masks, samples, ckpt.timesteps)
-    source = {"path": str(ckpt_path.resolve()), "sha256": sha, "arch": ckpt.arch, "meta": ckpt.meta}
+    samples = evaluation_samples(ckpt, data, data_dir)
+    result = compile_model(ckpt.build(), ckpt.masks, samples.take(PARITY_SAMPLES).x, ckpt.timesteps,
+                           encoding_of(samples))
+    source = {"kind": "checkpoint", "path": str(ckpt_path.resolve()), "sha256": sha, "arch": ckpt.arch,
+              "meta": ckpt.meta}
     manifest = write_artifacts(result, out_dir, target_names, force, source,
-                               stripped_checkpoint(ckpt, result.stripped, sha), label)
+                               stripped_checkpoint(ckpt, result.stripped, sha), _data_section(samples))
+    return result, manifest
+
+
+def user_samples(data: str | None, data_dir: str | None, input_shape: tuple[int, ...] | None,
+                 timesteps: int | None) -> Samples:
+    """The inputs of an own-model compile: `--data`, else random frames of `--input-shape`."""
+    if data is not None:
+        return load_samples(data, data_dir, timesteps)
+    if input_shape is None:
+        raise DataError("a model given with --model needs --data (inputs for parity) or --input-shape C,H,W",
+                        "e.g. --data inputs.npz, or --input-shape 2,34,34 for random frames")
+    return random_samples(tuple(input_shape), PARITY_SAMPLES)
+
+
+def compile_user_model(weights: str | Path, model_spec: str, out_dir: str | Path,
+                       target_names: tuple[str, ...] = (), force: bool = False, masks: str = "auto",
+                       data: str | None = None, data_dir: str | None = None,
+                       input_shape: tuple[int, ...] | None = None,
+                       timesteps: int | None = None) -> tuple[CompileResult, dict]:
+    """`scadeploy compile WEIGHTS --model MODULE:FACTORY`: a user's own model and plain state_dict."""
+    from scadeploy.user_model import build_user_model, load_masks, load_weights
+
+    weights, out_dir = Path(weights), Path(out_dir)
+    _check_output(out_dir, target_names, force)
+    samples = user_samples(data, data_dir, input_shape, timesteps)
+    if timesteps is None:
+        timesteps = samples.x.shape[0] if samples.layout != FRAMES else 4
+    model = load_weights(build_user_model(model_spec), weights)
+    given = None if masks == "auto" else load_masks(masks)
+    result = compile_model(model, given, samples.take(PARITY_SAMPLES).x, timesteps, encoding_of(samples))
+    source = {"kind": "state_dict", "path": str(weights.resolve()), "sha256": sha256_of(weights),
+              "model": model_spec, "masks": masks}
+    manifest = write_artifacts(result, out_dir, target_names, force, source, None, _data_section(samples))
     return result, manifest

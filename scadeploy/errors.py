@@ -49,3 +49,11 @@ class GraphError(ScadeployError):
     """The IR is malformed: a bug in a pass or frontend, not in the user's input."""
 
     exit_code = 3
+
+
+class ArtifactError(ScadeployError):
+    """A file of a compiled directory is missing, corrupt, tampered with or of another format version."""
+
+
+class ModelError(ScadeployError):
+    """A user's model factory cannot be imported, called, or returns something that is not a model."""

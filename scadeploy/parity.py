@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
+from spikingjelly.activation_based import functional
+from torch import nn
 
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.ir.graph import Graph
+from scadeploy.ir.graph import Encoding, Graph, Op
+
+TRACE_LOGIT_ATOL = 1e-6  # float64: only summation order separates the model from its traced graph
+
+
+def sample_count(graph: Graph, x: torch.Tensor) -> int:
+    """Samples in `x`: frames `[N, ...]` for direct encoding, `[T, N, ...]` for a sequence."""
+    return int(x.shape[0] if graph.input.attrs.encoding is Encoding.DIRECT else x.shape[1])
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ def compare_stripped(masked: Graph, stripped: Graph, kept_index: dict[str, torch
     ref32 = run_graph(masked, x).logits
     out32 = run_graph(stripped, x).logits
     return StripParity(
-        samples=int(x.shape[0]),
+        samples=sample_count(masked, x),
         spikes_compared=compared,
         spike_mismatches=mismatches,
         removed_channel_spikes=removed_spikes,
@@ -56,3 +66,69 @@ def compare_stripped(masked: Graph, stripped: Graph, kept_index: dict[str, torch
         max_logit_diff_f32=float((ref32 - out32).abs().max()),
         class_agreement_f32=float((ref32.argmax(1) == out32.argmax(1)).float().mean()),
     )
+
+
+@dataclass(frozen=True)
+class TraceFidelity:
+    """The user's spikingjelly module against its traced IR on the same inputs, both in float64."""
+
+    samples: int
+    neurons_compared: int
+    spikes_compared: int
+    spike_mismatches: int
+    max_logit_diff: float
+    worst_layer: str | None
+
+    @property
+    def agrees(self) -> bool:
+        return self.spike_mismatches == 0 and self.max_logit_diff <= TRACE_LOGIT_ATOL
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"agrees": self.agrees, "logit_atol": TRACE_LOGIT_ATOL}
+
+
+def run_module(model: nn.Module, graph: Graph, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The module itself, multi-step in float64, on `x`; returns (logits, spikes of every traced neuron)."""
+    module = copy.deepcopy(model).eval().double()
+    functional.set_step_mode(module, "m")
+    functional.reset_net(module)
+    neurons = {n.name for n in graph.of_op(Op.NEURON)}
+    spikes: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: spikes.__setitem__(name, out))
+             for name, m in module.named_modules() if name in neurons]
+    x_seq = x.double()
+    if graph.input.attrs.encoding is Encoding.DIRECT:
+        x_seq = x_seq.unsqueeze(0).expand(graph.timesteps, *x_seq.shape)
+    try:
+        with torch.no_grad():
+            out = module(x_seq)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        functional.reset_net(module)
+    if out.dim() == len(graph.output.shape) + 2:  # a per-step head: every executor averages over time
+        out = out.mean(0)
+    return out, spikes
+
+
+def compare_traced(model: nn.Module, graph: Graph, x: torch.Tensor) -> TraceFidelity:
+    """Does the traced graph compute what the module computes? Every neuron's spikes and the logits."""
+    logits, spikes = run_module(model, graph, x)
+    ref = run_graph(graph, x, record=True, dtype=torch.float64)
+    compared = mismatches = neurons = 0
+    worst, worst_count = None, 0
+    for name, traced in ref.spikes.items():
+        actual = spikes.get(name)
+        if actual is None or actual.shape != traced.shape:
+            continue
+        count = int((actual != traced).sum())
+        neurons += 1
+        compared += traced.numel()
+        mismatches += count
+        if count > worst_count:
+            worst, worst_count = name, count
+    if logits.shape != ref.logits.shape:
+        diff = float("inf")
+    else:
+        diff = float((logits - ref.logits).abs().max())
+    return TraceFidelity(sample_count(graph, x), neurons, compared, mismatches, diff, worst)

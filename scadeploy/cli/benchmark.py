@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from scadeploy.checkpoint import load_checkpoint, sha256_of
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
-from scadeploy.errors import CheckpointError, DataError
-from scadeploy.measure.harness import DEFAULT_RUNNERS, RUNNER_KINDS, BenchmarkResult, benchmark_checkpoints
+from scadeploy.measure.harness import DEFAULT_RUNNERS, RUNNER_KINDS, BenchmarkResult, benchmark_compiled
 from scadeploy.measure.report import make_table, save_line_plot
-
-
-def _read_manifest(out_dir: Path) -> dict:
-    path = out_dir / "manifest.json"
-    if not path.is_file():
-        raise DataError(f"'{out_dir}' has no manifest.json", "run `scadeploy compile CKPT -o DIR` first")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"'{path}' is not valid JSON: {exc}", "re-run scadeploy compile") from exc
-
-
-def _source_checkpoint(out_dir: Path, manifest: dict, override: str | None) -> Path:
-    """The masked checkpoint the directory was compiled from, checked against its recorded sha256."""
-    source = manifest.get("source", {})
-    path = Path(override or source.get("path", ""))
-    if not path.is_file():
-        raise CheckpointError(f"the source checkpoint '{path}' of '{out_dir}' is missing",
-                              "pass its current location with --source")
-    if override is None and source.get("sha256") and sha256_of(path) != source["sha256"]:
-        raise CheckpointError(f"'{path}' changed since '{out_dir}' was compiled (sha256 differs)",
-                              "re-run scadeploy compile, or pass the original file with --source")
-    return path
 
 
 def _print(result: BenchmarkResult) -> None:
@@ -50,8 +24,8 @@ def _print(result: BenchmarkResult) -> None:
                              [[c["batch_size"], *(c.get(k) for k in keys)] for c in comparisons],
                              numeric=["batch", *keys]))
     settings, macs = result.settings, result.dense_macs
-    out.print(f"{settings['threads']} threads, {settings['provider']}, T={settings['timesteps']}, "
-              f"dense MACs per sample: masked {macs['masked']:,}, stripped {macs['stripped']:,}")
+    out.print(f"{settings['threads']} threads, {settings['provider']}, T={settings['timesteps']}, inputs: "
+              f"{settings['inputs']}; dense MACs per sample: masked {macs['masked']:,}, stripped {macs['stripped']:,}")
 
 
 def plot(result: BenchmarkResult, path: Path) -> Path:
@@ -67,7 +41,7 @@ def plot(result: BenchmarkResult, path: Path) -> Path:
 
 @click.command("benchmark")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("-b", "--batch-size", "batch_sizes", type=click.IntRange(min=1), multiple=True,
+@click.option("-b", "--batch-size", "batch_sizes", type=click.IntRange(min=1, max=65536), multiple=True,
               help="Batch size, repeatable (default: 1 and 16).")
 @click.option("-r", "--runner", "runners", multiple=True, metavar="KIND[:masked|stripped]",
               help=f"Runner, repeatable; KIND is one of {', '.join(RUNNER_KINDS)} "
@@ -78,34 +52,35 @@ def plot(result: BenchmarkResult, path: Path) -> Path:
 @click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True, help="Timed runs per runner.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Device of every runner (cuda needs onnxruntime-gpu and a GPU).")
-@click.option("--source", type=click.Path(dir_okay=False), help="The masked checkpoint, if it moved since compile.")
+@click.option("--data", metavar="NAME|FILE",
+              help="Inputs other than those DIR was compiled with: a built-in name or a .npz/.pt holding x.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of CIFAR batch files.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="PNG of throughput against batch size (default: DIR/benchmark.png).")
 @json_option
 @handles_errors
 def command(directory: str, batch_sizes: tuple[int, ...], runners: tuple[str, ...], threads: int, warmup: int,
-            repeats: int, device: str, source: str | None, plot_path: str | None, as_json: bool) -> None:
+            repeats: int, device: str, data: str | None, data_dir: str | None, plot_path: str | None,
+            as_json: bool) -> None:
     """Time the stripped model of DIR (from `scadeploy compile`) against its masked source.
 
+    Everything comes from DIR: both graphs, DIR/model.onnx, and the inputs DIR was compiled with.
     Every runner runs in the same process, interleaved, after a warm-up; the table shows latency
     percentiles, throughput, agreement with the torch reference, and the stripped model's speedup
-    over the masked ONNX model next to the ratio of their dense MACs.
+    over the masked ONNX model next to the ratio of their dense MACs. The spikingjelly runners run
+    the graphs rebuilt from spikingjelly layers, so they need no model code.
 
     \b
     Example:
       scadeploy benchmark out -b 1 -b 16 --threads 2
       scadeploy benchmark out -r onnx:stripped -r onnx:masked --json
     """
+    from scadeploy.compiled import open_compiled
+
     out_dir = Path(directory)
-    manifest = _read_manifest(out_dir)
-    masked = load_checkpoint(_source_checkpoint(out_dir, manifest, source))
-    stripped = load_checkpoint(out_dir / "stripped.pt")
-    onnx_file = out_dir / "model.onnx"
-    result = benchmark_checkpoints(
-        masked, stripped, runners or DEFAULT_RUNNERS, batch_sizes or (1, 16), threads, warmup, repeats,
-        stripped_onnx=onnx_file if onnx_file.is_file() and device == "cpu" else None, device=device,
-        progress=not as_json,
-    )
+    compiled = open_compiled(out_dir)
+    result = benchmark_compiled(compiled, runners or DEFAULT_RUNNERS, batch_sizes or (1, 16), threads, warmup,
+                                repeats, device=device, progress=not as_json, data=data, data_dir=data_dir)
     figure = plot(result, Path(plot_path) if plot_path else out_dir / "benchmark.png")
     if as_json:
         echo_json(result.to_dict() | {"plot": str(figure)})

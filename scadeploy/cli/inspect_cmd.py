@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
@@ -30,38 +32,80 @@ def channel_table(summary: dict, kept_masked: int) -> Table:
 
 
 @click.command("inspect")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("path", metavar="CHECKPOINT|DIR", type=click.Path())
 @click.option("--graph", "show_graph", is_flag=True, help="Also print the IR, one line per node.")
 @json_option
 @handles_errors
-def command(checkpoint: str, show_graph: bool, as_json: bool) -> None:
+def command(path: str, show_graph: bool, as_json: bool) -> None:
     """Show per layer the channels a checkpoint keeps, and parameters and dense MACs before/after stripping.
+
+    Given a compiled directory (from `scadeploy compile`), show what it holds instead: the same table,
+    the data and parity it was compiled with, and its targets, read from DIR alone.
 
     \b
     Example:
       scadeploy inspect digits.pt
       scadeploy inspect digits.pt --json | jq .params
+      scadeploy inspect out --graph
     """
+    if Path(path).is_dir():
+        _inspect_compiled(Path(path), show_graph, as_json)
+        return
     from scadeploy.checkpoint import load_checkpoint
     from scadeploy.compiler import cost_summary
     from scadeploy.ir.format import format_graph
     from scadeploy.ir.passes.strip_channels import strip_channels
     from scadeploy.ir.trace import trace_model
 
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(path)
     masked = trace_model(ckpt.build(), ckpt.input_shape, ckpt.timesteps)
     stripped, report = strip_channels(masked, ckpt.masks)
     summary = cost_summary(masked, stripped, report)
-    info = {"checkpoint": checkpoint, "arch": ckpt.arch, "timesteps": ckpt.timesteps,
+    info = {"checkpoint": path, "arch": ckpt.arch, "timesteps": ckpt.timesteps,
             "input_shape": list(ckpt.input_shape), "num_classes": ckpt.num_classes, "meta": ckpt.meta}
     if as_json:
         echo_json(info | summary | {"kept_masked_channels": report.to_dict()["kept_masked_channels"]})
         return
     out = console()
-    out.print(f"[bold]{checkpoint}[/]: {ckpt.arch['name']}, T={ckpt.timesteps}, input "
-                  f"{'x'.join(map(str, ckpt.input_shape))}, {ckpt.num_classes} classes")
+    out.print(f"[bold]{path}[/]: {ckpt.arch['name']}, T={ckpt.timesteps}, input "
+              f"{'x'.join(map(str, ckpt.input_shape))}, {ckpt.num_classes} classes")
     out.print(channel_table(summary, len(report.kept)))
     for kept in report.kept[:10]:
         out.print(f"kept {kept.layer}[{kept.channel}]: {kept.reason}")
     if show_graph:
         out.print(format_graph(masked), markup=False, highlight=False)
+
+
+def _inspect_compiled(path: Path, show_graph: bool, as_json: bool) -> None:
+    from scadeploy.compiled import open_compiled
+    from scadeploy.errors import ArtifactError
+    from scadeploy.ir.format import format_graph
+
+    compiled = open_compiled(path)
+    graph = compiled.graph("stripped")  # validates the graph files even when only the table is shown
+    manifest = compiled.manifest
+    if as_json:
+        echo_json(manifest | ({"graph": format_graph(graph).splitlines()} if show_graph else {}))
+        return
+    try:
+        table = channel_table(manifest, len(manifest.get("kept_masked_channels", [])))
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(f"'{path / 'manifest.json'}' lacks the channel summary ({exc})",
+                            "re-run scadeploy compile") from exc
+    out = console()
+    data = manifest.get("data") or {}
+    out.print(f"[bold]{path}[/]: T={graph.timesteps}, {manifest.get('encoding', 'direct')} input "
+              f"{'x'.join(map(str, graph.input.shape))}, output {'x'.join(map(str, graph.output.shape))}; "
+              f"compiled from {(manifest.get('source') or {}).get('path', '?')} on {data.get('label', '?')}")
+    out.print(table)
+    parity = manifest.get("parity") or {}
+    for key, section in parity.items():
+        if isinstance(section, dict):
+            verdict = section.get("exact", section.get("agrees"))
+            out.print(f"{key.replace('_', ' ')}: {'ok' if verdict else 'MISMATCH'}")
+    targets = manifest.get("targets") or {}
+    for name, section in targets.items():
+        files = section.get("files", []) if isinstance(section, dict) else []
+        out.print(f"target {name}: {', '.join(map(str, files))}")
+    if show_graph:
+        out.print(format_graph(graph), markup=False, highlight=False)

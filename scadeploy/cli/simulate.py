@@ -16,24 +16,29 @@ from scadeploy.cli.common import console, echo_json, handles_errors, json_option
               help="emulator: bit-exact torch emulation of Lava's fixed point (fast); lava: the Lava CPU simulator.")
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Simulate only the first N test samples (default: the whole test split).")
+@click.option("--data", metavar="NAME|FILE",
+              help="Other inputs than those DIR was compiled with: a built-in name or a .npz/.pt with x (and y).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of CIFAR batch files.")
 @click.option("--device", default="cpu", show_default=True,
               help="Where the emulator runs: cpu or cuda[:i] (the Lava simulator always runs on the CPU).")
 @json_option
 @handles_errors
-def command(out_dir: str, backend: str, samples: int | None, device: str, as_json: bool) -> None:
-    """Simulate DIR/model.net (from `compile --target loihi2-sim`) on the checkpoint's test set.
+def command(out_dir: str, backend: str, samples: int | None, data: str | None, data_dir: str | None, device: str,
+            as_json: bool) -> None:
+    """Simulate DIR/model.net (from `compile --target loihi2-sim`) on the data DIR was compiled with.
 
-    Reports accuracy, agreement with the float torch reference, per-layer firing rates, SynOps counted
-    from the simulated spikes, and simulation speed.
+    Reports accuracy (when the data has labels), agreement with the float torch reference, per-layer
+    firing rates, SynOps counted from the simulated spikes, and simulation speed. Needs nothing but DIR.
 
     \b
     Example:
       scadeploy simulate out --backend emulator
       scadeploy simulate out --backend lava --samples 50 --json
+      scadeploy simulate out --data other_events.npz
     """
     with tqdm(total=samples, desc=f"simulate ({backend})", unit="sample", disable=None, leave=False,
               delay=0.5) as bar:
-        report = simulate(out_dir, backend, samples, device, progress=bar.update)
+        report = simulate(out_dir, backend, samples, device, progress=bar.update, data=data, data_dir=data_dir)
     if as_json:
         echo_json(report.to_dict())
         return
@@ -42,9 +47,10 @@ def command(out_dir: str, backend: str, samples: int | None, device: str, as_jso
 
 def _print(report: SimulationReport) -> None:
     out = console()
-    out.print(f"{report.backend} on {report.samples} {report.dataset} test samples: accuracy "
-              f"{report.accuracy:.2%} (float reference {report.float_accuracy:.2%}), same class as float "
-              f"{report.agreement_with_float:.2%}")
+    accuracy = ("no labels, so no accuracy" if report.accuracy is None else
+                f"accuracy {report.accuracy:.2%} (float reference {report.float_accuracy:.2%})")
+    out.print(f"{report.backend} on {report.samples} samples of {report.inputs}: {accuracy}, same class as "
+              f"float {report.agreement_with_float:.2%}")
     if report.emulator_spike_mismatches is not None:
         out.print(f"spikes differing from the emulator: {report.emulator_spike_mismatches}")
     table = Table("layer", "firing rate", "ACs / sample", "MACs / sample")

@@ -21,10 +21,13 @@ from scadeploy.backends.onnx.align import align_channels
 from scadeploy.backends.onnx.export import OnnxOptions, build_models
 from scadeploy.backends.onnx.runtime import OrtRunner, OrtStepRunner
 from scadeploy.backends.onnx.step import state_specs
+from scadeploy.backends.spikingjelly import to_spikingjelly
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.checkpoint import Checkpoint
+from scadeploy.compiled import CompiledDir
+from scadeploy.data.samples import Samples
 from scadeploy.errors import UnsupportedError
-from scadeploy.ir.graph import Graph
+from scadeploy.ir.graph import Encoding, Graph
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.trace import trace_model
 from scadeploy.measure.runners import DynamoOnnxRunner, Runner, SpikingJellyRunner, TorchRefRunner
@@ -110,6 +113,11 @@ def variant_from_checkpoint(label: str, ckpt: Checkpoint) -> Variant:
     return Variant(label, graph, module)
 
 
+def variant_from_graph(label: str, graph: Graph) -> Variant:
+    """A variant from a graph alone: the spikingjelly runners get the graph rebuilt as spikingjelly layers."""
+    return Variant(label, fold_batchnorm(graph), to_spikingjelly(graph))
+
+
 def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str = "cpu") -> Runner:
     """A runner of `kind` for `variant`; ONNX files are built from the IR when the variant has none."""
     name = f"{kind}:{variant.label}"
@@ -127,9 +135,11 @@ def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str =
                              spinning=options.allow_spinning)
     if kind == "torch-ref":
         return TorchRefRunner(variant.graph, name, device)
+    sequence = variant.graph.input.attrs.encoding is Encoding.SEQUENCE
     if kind == "spikingjelly":
-        return SpikingJellyRunner(variant.module, variant.graph.timesteps, name, device)
-    return DynamoOnnxRunner(variant.module, variant.graph.input.shape, variant.graph.timesteps, name, *session)
+        return SpikingJellyRunner(variant.module, variant.graph.timesteps, name, device, sequence)
+    return DynamoOnnxRunner(variant.module, variant.graph.input.shape, variant.graph.timesteps, name, *session,
+                            sequence=sequence)
 
 
 @dataclass
@@ -166,9 +176,22 @@ class BenchmarkResult:
                 "timings": [t.to_dict() for t in self.timings], "comparisons": self.comparisons()}
 
 
+def batch_inputs(graph: Graph, batch: int, inputs: Samples | None, generator: np.random.Generator) -> np.ndarray:
+    """`batch` inputs for `graph`: the given samples (repeated when fewer), else seeded noise of its layout.
+
+    Noise is uniform frames for direct encoding and 0/1 spikes (p = 0.2) for a sequence input.
+    """
+    if inputs is not None:
+        return inputs.cycle(batch).numpy()
+    shape = (batch, *graph.input.shape)
+    if graph.input.attrs.encoding is Encoding.DIRECT:
+        return generator.random(shape, dtype=np.float32)
+    return (generator.random((graph.timesteps, *shape)) < 0.2).astype(np.float32)
+
+
 def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], batch_sizes: Sequence[int],
                        options: OnnxOptions, warmup: int = 3, repeats: int = 20, device: str = "cpu",
-                       progress: bool = True, seed: int = 0) -> BenchmarkResult:
+                       progress: bool = True, seed: int = 0, inputs: Samples | None = None) -> BenchmarkResult:
     """Time every runner spec ('kind:variant') at every batch size, all in one interleaved run."""
     specs = [parse_runner(s) for s in runners]
     built = {f"{k}:{v}": make_runner(k, variants[v], options, device) for k, v in specs}
@@ -176,7 +199,7 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
     timings: list[Timing] = []
     agreement: dict[str, float] = {}
     for batch in batch_sizes:
-        x = generator.random((batch, *variants[STRIPPED].graph.input.shape), dtype=np.float32)
+        x = batch_inputs(variants[STRIPPED].graph, batch, inputs, generator)
         for name, runner in built.items():  # every runner must compute the same logits as the reference
             runner.prepare(batch)
             expected = run_graph(variants[name.split(":")[1]].graph, torch.from_numpy(x)).logits.numpy()
@@ -190,21 +213,34 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
                 "align_channels": options.align_channels, "warmup": warmup, "repeats": repeats,
                 "batch_sizes": list(batch_sizes), "timesteps": variants[STRIPPED].graph.timesteps,
                 "input_shape": list(variants[STRIPPED].graph.input.shape), "platform": platform.platform(),
-                "processor": platform.processor() or platform.machine()}
+                "processor": platform.processor() or platform.machine(),
+                "inputs": inputs.describe() if inputs is not None else "seeded random inputs"}
     macs = {label: dense_macs(v.graph) for label, v in variants.items()}
     return BenchmarkResult(timings, macs, agreement, settings)
 
 
-def benchmark_checkpoints(masked: Checkpoint, stripped: Checkpoint, runners: Sequence[str] = DEFAULT_RUNNERS,
-                          batch_sizes: Sequence[int] = (1, 16), threads: int = 2, warmup: int = 3,
-                          repeats: int = 20, options: OnnxOptions | None = None, stripped_onnx: Path | None = None,
-                          device: str = "cpu", progress: bool = True) -> BenchmarkResult:
-    """Benchmark the masked checkpoint against its stripped version with pinned threads (ONNX and torch)."""
-    options = replace(options or OnnxOptions(align_channels=8 if device == "cpu" else 1),
-                      intra_op_num_threads=threads, provider=device)
+def _options(options: OnnxOptions | None, threads: int, device: str) -> OnnxOptions:
     torch.set_num_threads(threads)
-    stripped_variant = variant_from_checkpoint(STRIPPED, stripped)
-    if stripped_onnx is not None:
-        stripped_variant = replace(stripped_variant, onnx_model=stripped_onnx)
-    variants = {MASKED: variant_from_checkpoint(MASKED, masked), STRIPPED: stripped_variant}
-    return benchmark_variants(variants, runners, batch_sizes, options, warmup, repeats, device, progress)
+    return replace(options or OnnxOptions(align_channels=8 if device == "cpu" else 1),
+                   intra_op_num_threads=threads, provider=device)
+
+
+def benchmark_compiled(compiled: CompiledDir, runners: Sequence[str] = DEFAULT_RUNNERS,
+                       batch_sizes: Sequence[int] = (1, 16), threads: int = 2, warmup: int = 3, repeats: int = 20,
+                       options: OnnxOptions | None = None, device: str = "cpu", progress: bool = True,
+                       data: str | None = None, data_dir: str | None = None) -> BenchmarkResult:
+    """Benchmark a compiled directory's stripped graph against its masked one, from the directory alone.
+
+    The stripped ONNX runner uses DIR's own `model.onnx` on the CPU; the spikingjelly runners run the
+    graphs rebuilt as spikingjelly layers (`backends/spikingjelly.py`); the inputs are the data DIR
+    was compiled with, or `data`.
+    """
+    options = _options(options, threads, device)
+    stripped = variant_from_graph(STRIPPED, compiled.graph("stripped"))
+    onnx_files = [f for f in compiled.target_files("onnx") if f.name == "model.onnx"]
+    if onnx_files and onnx_files[0].is_file() and device == "cpu":
+        stripped = replace(stripped, onnx_model=onnx_files[0])
+    variants = {MASKED: variant_from_graph(MASKED, compiled.graph("masked")), STRIPPED: stripped}
+    inputs = compiled.samples(stripped.graph, data, data_dir)
+    return benchmark_variants(variants, runners, batch_sizes, options, warmup, repeats, device, progress,
+                              inputs=inputs)

@@ -1,7 +1,8 @@
 """Every way scadeploy can execute a model, behind one small interface: `name`, `prepare(batch)`, `run(x)`.
 
-`run` takes a float32 array of frames `[N, C, H, W]` (direct encoding, shown at every step) and
-returns logits `[N, classes]` as a numpy array, so the benchmark harness treats all runners alike:
+`run` takes a float32 array of frames `[N, C, H, W]` (direct encoding, shown at every step) or of
+a sequence `[T, N, C, H, W]` (for models with a sequence input, e.g. events) and returns logits
+`[N, classes]` as a numpy array, so the benchmark harness treats all runners alike:
 - `OrtRunner`, `OrtStepRunner` (in `backends/onnx/runtime.py`): ONNX files on ONNX Runtime;
 - `TorchRefRunner`: the torch reference interpreter over the IR;
 - `SpikingJellyRunner`: the spikingjelly model itself in eager mode (what users run today);
@@ -57,27 +58,28 @@ class TorchRefRunner:
         return run_graph(self.graph, torch.from_numpy(x).to(self.device)).logits.cpu().numpy()
 
 
-class DirectEncoded(nn.Module):
-    """A multi-step spikingjelly model behind a frame input: reset the state, repeat the frame T times."""
+class FromReset(nn.Module):
+    """A multi-step spikingjelly model run from its reset state on a frame (repeated T times) or a sequence."""
 
-    def __init__(self, model: nn.Module, timesteps: int) -> None:
+    def __init__(self, model: nn.Module, timesteps: int, sequence: bool = False) -> None:
         super().__init__()
         self.model = model
         self.timesteps = timesteps
+        self.sequence = sequence
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         functional.reset_net(self.model)
-        return self.model(x.unsqueeze(0).expand(self.timesteps, *x.shape))
+        return self.model(x if self.sequence else x.unsqueeze(0).expand(self.timesteps, *x.shape))
 
 
 class SpikingJellyRunner:
     """The spikingjelly model in eager mode (torch backend), as users run it before deployment."""
 
     def __init__(self, model: nn.Module, timesteps: int, name: str = "spikingjelly-eager",
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", sequence: bool = False) -> None:
         self.name = name
         self.device = torch_device(device)
-        self.module = DirectEncoded(model, timesteps).eval().to(self.device)
+        self.module = FromReset(model, timesteps, sequence).eval().to(self.device)
 
     def prepare(self, batch_size: int) -> None:
         pass
@@ -92,20 +94,21 @@ class DynamoOnnxRunner:
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int], timesteps: int,
                  name: str = "torch.onnx-dynamo", provider: str = "cpu", threads: int = 0,
-                 level: str = "all", spinning: bool = True) -> None:
+                 level: str = "all", spinning: bool = True, sequence: bool = False) -> None:
         self.name = name
-        self.module = DirectEncoded(model, timesteps).eval()
-        self.input_shape = tuple(input_shape)
+        self.module = FromReset(model, timesteps, sequence).eval()
+        self.input_shape = (timesteps, 2, *input_shape) if sequence else (2, *input_shape)
+        self.batch_dim = 1 if sequence else 0
         self._session_args = (provider, threads, level, spinning)
         self._runner: OrtRunner | None = None
 
     def export(self) -> bytes:
         """The exported ONNX model (the neurons' state writes are traced away; dynamo warns about them)."""
-        example = torch.zeros(2, *self.input_shape)
+        example = torch.zeros(*self.input_shape)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(self.module, (example,), dynamo=True, verbose=False,
-                                        dynamic_shapes=({0: torch.export.Dim("N")},))
+                                        dynamic_shapes=({self.batch_dim: torch.export.Dim("N")},))
         return program.model_proto.SerializeToString()
 
     def prepare(self, batch_size: int) -> None:

@@ -42,7 +42,7 @@ def test_emulator_reports_accuracy_agreement_rates_synops_and_speed(compiled):
 def test_text_output_and_sample_limit(compiled):
     result = invoke("simulate", str(compiled), "--samples", "30")
     assert result.exit_code == 0, result.output
-    assert "emulator on 30 digits test samples" in result.stdout and "steps/s" in result.stdout
+    assert "emulator on 30 samples of digits test split" in result.stdout and "steps/s" in result.stdout
 
 
 @pytest.mark.lava
@@ -59,7 +59,7 @@ def test_lava_backend_matches_the_emulator(compiled):
 def test_missing_manifest_is_one_clear_error(tmp_path):
     result = invoke("simulate", str(tmp_path))
     assert result.exit_code == 2
-    assert "has no manifest.json" in result.stderr and "--target loihi2-sim" in result.stderr
+    assert "has no manifest.json" in result.stderr and "scadeploy compile" in result.stderr
 
 
 def test_directory_without_a_lava_target(tmp_path):
@@ -68,13 +68,18 @@ def test_directory_without_a_lava_target(tmp_path):
     assert result.exit_code == 2 and "compiled without a Lava target" in result.stderr
 
 
-def test_checkpoint_without_a_dataset(compiled, tmp_path):
+def test_directory_without_a_data_source_needs_data(compiled, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(compiled, out)
-    ckpt = load_checkpoint(out / "stripped.pt")
-    save_checkpoint(dataclasses.replace(ckpt, meta={}), out / "stripped.pt")
+    (out / "stripped.pt").unlink()  # nothing downstream needs it
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["data"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
     result = invoke("simulate", str(out))
-    assert result.exit_code == 2 and "names no dataset" in result.stderr
+    assert result.exit_code == 2 and "records no data source" in result.stderr and "--data" in result.stderr
+    result = invoke("simulate", str(out), "--data", "digits", "--samples", "5", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["samples"] == 5
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error shown when no GPU is present")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from support import compiled_digits
 
-from scadeploy.checkpoint import load_checkpoint
+from scadeploy.compiled import open_compiled
 from scadeploy.errors import UnsupportedError
-from scadeploy.measure.harness import benchmark_checkpoints, parse_runner, summarize, time_runners
+from scadeploy.measure.harness import benchmark_compiled, parse_runner, summarize, time_runners, variant_from_graph
 from scadeploy.measure.runners import TorchRefRunner
 
 
@@ -33,22 +33,18 @@ def compiled(tmp_path_factory):
 
 def test_time_runners_interleaves_and_counts(compiled) -> None:
     source, out = compiled
-    ckpt = load_checkpoint(out / "stripped.pt")
-    from scadeploy.measure.harness import variant_from_checkpoint
-
-    runner = TorchRefRunner(variant_from_checkpoint("stripped", ckpt).graph)
+    runner = TorchRefRunner(variant_from_graph("stripped", open_compiled(out).graph("stripped")).graph)
     timings = time_runners({"a": runner, "b": runner}, np.zeros((2, 1, 8, 8), np.float32), warmup=1, repeats=3,
                            progress=False)
     assert set(timings) == {"a", "b"} and all(t.repeats == 3 and t.p50_ms > 0 for t in timings.values())
 
 
-def test_benchmark_checkpoints_compares_masked_and_stripped(compiled) -> None:
+def test_benchmark_compiled_compares_masked_and_stripped(compiled) -> None:
     source, out = compiled
-    result = benchmark_checkpoints(load_checkpoint(source), load_checkpoint(out / "stripped.pt"),
-                                   runners=("onnx:masked", "onnx:stripped", "onnx-step", "spikingjelly:masked",
-                                            "torch-ref"),
-                                   batch_sizes=(1, 3), threads=1, warmup=1, repeats=3,
-                                   stripped_onnx=out / "model.onnx", progress=False)
+    result = benchmark_compiled(open_compiled(out),
+                                runners=("onnx:masked", "onnx:stripped", "onnx-step", "spikingjelly:masked",
+                                         "torch-ref"),
+                                batch_sizes=(1, 3), threads=1, warmup=1, repeats=3, progress=False)
     assert len(result.timings) == 10
     assert all(diff <= 1e-4 for diff in result.agreement.values()), result.agreement
     assert result.dense_macs["masked"] > result.dense_macs["stripped"] > 0
@@ -57,3 +53,4 @@ def test_benchmark_checkpoints_compares_masked_and_stripped(compiled) -> None:
     assert rows[0]["dense_mac_ratio"] == pytest.approx(result.dense_macs["masked"] / result.dense_macs["stripped"])
     assert rows[0]["speedup_vs_masked_onnx"] > 0 and "speedup_vs_spikingjelly_eager" in rows[0]
     assert result.to_dict()["settings"]["threads"] == 1
+    assert result.settings["inputs"] == "uniform random inputs"  # what the checkpoint was compiled on

@@ -1,13 +1,13 @@
-"""Evaluate a compiled `model.net` on a test set with the emulator or Lava, against the float reference.
+"""Evaluate a compiled `model.net` on data with the emulator or Lava, against the float reference.
 
-The float reference is the compiled directory's `stripped.pt` (traced, BN folded, run by torch_ref);
-the data is the test split of the dataset named in that checkpoint's metadata. Statistics are
-accumulated batch by batch, so whole test sets run without holding every spike in memory.
+The float reference is the compiled directory's stripped graph (BN folded, run by torch_ref); the
+data is what the directory was compiled with (or `data`): a built-in test split or the user's file.
+Without labels, only agreement with the float reference is reported. Statistics are accumulated
+batch by batch, so whole test sets run without holding every spike in memory.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,11 +20,10 @@ from scadeploy.backends.lava.net import FixedNet
 from scadeploy.backends.lava.netx import read_net
 from scadeploy.backends.lava.spike_stats import firing_rates, synops
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.checkpoint import load_checkpoint
-from scadeploy.errors import DataError, UnsupportedError
+from scadeploy.compiled import open_compiled
+from scadeploy.data.samples import Samples
+from scadeploy.errors import ArtifactError, DataError, UnsupportedError
 from scadeploy.ir.graph import Graph
-from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.trace import trace_model
 
 SIM_BACKENDS = ("emulator", "lava")
 EMULATOR_BATCH = 256
@@ -36,14 +35,15 @@ class SimulationReport:
     backend: str
     dataset: str
     samples: int
-    accuracy: float
-    float_accuracy: float
+    accuracy: float | None  # None: the data has no labels
+    float_accuracy: float | None
     agreement_with_float: float  # same predicted class as the float reference
     firing_rates: dict[str, float]
     synops_per_sample: dict[str, dict[str, float]]
     steps: int
     seconds: float
     emulator_spike_mismatches: int | None = None  # Lava only: spikes that differ from the emulator's
+    inputs: str = ""  # where the samples came from, for people
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -55,51 +55,27 @@ class SimulationReport:
         return asdict(self) | {"steps_per_second": self.steps_per_second, "synops_total_per_sample": total}
 
 
-def load_test_split(dataset: str, data_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images [N, C, H, W] float, labels [N]) of the dataset's test split."""
-    from scadeploy.data.datasets import load_dataset
-
-    images, labels = load_dataset(dataset, train=False, data_dir=data_dir).tensors[:2]
-    return images.float(), labels.long()
-
-
-def float_reference(out_dir: Path) -> tuple[Graph, dict]:
-    """The stripped float graph (BN folded) and the checkpoint metadata."""
-    ckpt = load_checkpoint(out_dir / "stripped.pt")
-    graph = fold_batchnorm(trace_model(ckpt.build(), tuple(ckpt.input_shape), ckpt.timesteps))
-    return graph, ckpt.meta
-
-
-def find_net(out_dir: Path) -> Path:
-    """The model.net of the Lava target recorded in DIR/manifest.json."""
-    manifest_path = out_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise DataError(f"'{out_dir}' has no manifest.json", "run scadeploy compile ... -o DIR --target loihi2-sim")
-    manifest = json.loads(manifest_path.read_text())
-    for section in manifest.get("targets", {}).values():
-        if section.get("backend") == "lava":
-            return out_dir / section["files"][0]
-    raise DataError(f"'{out_dir}' was compiled without a Lava target", "add --target loihi2-sim to scadeploy compile")
-
-
 def simulate(out_dir: str | Path, backend: str = "emulator", samples: int | None = None, device: str = "cpu",
-             progress: Callable[[int], None] | None = None) -> SimulationReport:
-    """Run the test split (or its first `samples`) through `backend` and compare with the float reference."""
+             progress: Callable[[int], None] | None = None, data: str | None = None,
+             data_dir: str | None = None) -> SimulationReport:
+    """Run the data (or its first `samples`) through `backend` and compare with the float reference."""
     if backend not in SIM_BACKENDS:
         raise UnsupportedError(f"unknown simulation backend '{backend}'", f"choose one of {', '.join(SIM_BACKENDS)}")
     check_device(device)
-    out_dir = Path(out_dir)
-    net_path = find_net(out_dir)
+    compiled = open_compiled(out_dir)
+    files = compiled.target_files("lava")
+    if not files:
+        raise DataError(f"'{out_dir}' was compiled without a Lava target",
+                        "add --target loihi2-sim to scadeploy compile")
+    net_path = files[0]
+    if not net_path.is_file():
+        raise ArtifactError(f"'{net_path}' is missing", "re-run scadeploy compile")
     net = read_net(net_path)
-    graph, meta = float_reference(out_dir)
-    dataset = meta.get("dataset")
-    if not dataset:
-        raise DataError("the checkpoint's metadata names no dataset (meta['dataset'])",
-                        "train with scadeploy train, or add meta={'dataset': ...} to the checkpoint")
-    images, labels = load_test_split(dataset, meta.get("data_dir"))
+    graph = compiled.graph("stripped")
+    inputs = compiled.samples(graph, data, data_dir)
     if samples is not None:
-        images, labels = images[:samples], labels[:samples]
-    return _evaluate(net, net_path, graph, backend, dataset, images, labels, device, progress)
+        inputs = inputs.take(samples)
+    return _evaluate(net, net_path, graph, backend, inputs, device, progress)
 
 
 def check_device(device: str) -> None:
@@ -126,21 +102,26 @@ def spike_mismatches(a: SimResult, b: SimResult) -> int:
     return sum(int((a.spikes[name] != b.spikes[name]).sum()) for name in a.spikes)
 
 
-def _evaluate(net: FixedNet, net_path: Path, graph: Graph, backend: str, dataset: str, images: torch.Tensor,
-              labels: torch.Tensor, device: str, progress) -> SimulationReport:
+def _evaluate(net: FixedNet, net_path: Path, graph: Graph, backend: str, inputs: Samples, device: str,
+              progress) -> SimulationReport:
     batch = LAVA_BATCH if backend == "lava" else EMULATOR_BATCH
+    labels = inputs.y
     correct = float_correct = agree = steps = 0
     seconds = 0.0
     mismatches = 0 if backend == "lava" else None
     rate_sums: dict[str, float] = {}
     synop_sums: dict[str, dict[str, float]] = {}
-    for start in range(0, images.shape[0], batch):
-        x, y = images[start:start + batch], labels[start:start + batch]
+    total = inputs.count
+    for start in range(0, total, batch):
+        index = torch.arange(start, min(start + batch, total))
+        x = inputs.x.index_select(inputs.batch_axis, index)
         result = _run(net, net_path, backend, x, device, progress)
         ref = run_graph(graph, x).logits
-        n = x.shape[0]
-        correct += int((result.logits.argmax(1) == y).sum())
-        float_correct += int((ref.argmax(1) == y).sum())
+        n = len(index)
+        if labels is not None:
+            y = labels[index]
+            correct += int((result.logits.argmax(1) == y).sum())
+            float_correct += int((ref.argmax(1) == y).sum())
         agree += int((result.logits.argmax(1) == ref.argmax(1)).sum())
         steps, seconds = steps + result.steps, seconds + result.seconds
         if mismatches is not None:
@@ -151,14 +132,15 @@ def _evaluate(net: FixedNet, net_path: Path, graph: Graph, backend: str, dataset
             sums = synop_sums.setdefault(name, {"acs": 0.0, "macs": 0.0})
             for key, value in counts.items():
                 sums[key] += value * n
-    total = images.shape[0]
     if total == 0:
         raise DataError("no samples to simulate", "pass --samples 1 or more")
+    labelled = labels is not None
     return SimulationReport(
-        backend, dataset, total, correct / total, float_correct / total, agree / total,
+        backend, inputs.name, total, correct / total if labelled else None,
+        float_correct / total if labelled else None, agree / total,
         {k: v / total for k, v in rate_sums.items()},
         {k: {kk: vv / total for kk, vv in v.items()} for k, v in synop_sums.items()},
-        steps, seconds, mismatches,
+        steps, seconds, mismatches, inputs.describe(),
         notes=["SynOps: ACs for spikes, MACs for graded input messages, counted from the simulated spikes",
                "steps include the pipeline latency; Lava time includes process start-up"
                if backend == "lava" else "emulator: batched torch, logical time (no pipeline)"])

@@ -1,0 +1,92 @@
+"""IR -> a multi-step spikingjelly module: the user's network rebuilt from a compiled directory alone.
+
+Each node becomes the spikingjelly layer it came from (`layer.Conv2d`, `layer.BatchNorm2d`,
+`neuron.IFNode`/`LIFNode`, pools, flatten, all in multi-step mode) holding the node's parameters,
+and `forward` walks the nodes in graph order, so the rebuilt module runs the way users run their
+models in eager mode, without their source code. A ParametricLIF comes back as a LIF with the
+traced tau. Input: `[T, N, *shape]`; output: logits `[N, classes]` (a still time-major output is
+averaged over time, as every executor of the IR does).
+"""
+
+from __future__ import annotations
+
+import torch
+from spikingjelly.activation_based import layer, neuron
+from torch import nn
+
+from scadeploy.ir.graph import Graph, NeuronKind, Node, Op
+from scadeploy.models.common import MeanOverTime
+
+
+def _neuron(node: Node) -> nn.Module:
+    a = node.attrs
+    common = dict(v_threshold=a.v_threshold, v_reset=a.v_reset, step_mode="m")
+    if a.kind is NeuronKind.IF:
+        return neuron.IFNode(**common)
+    return neuron.LIFNode(tau=a.tau, decay_input=a.decay_input, **common)
+
+
+def _layer(node: Node, graph: Graph) -> nn.Module | None:
+    a = node.attrs
+    if node.op is Op.CONV2D:
+        return layer.Conv2d(a.in_channels, a.out_channels, a.kernel_size, a.stride, a.padding, a.dilation,
+                            a.groups, a.bias, step_mode="m")
+    if node.op is Op.LINEAR:
+        return layer.Linear(a.in_features, a.out_features, a.bias, step_mode="m")
+    if node.op is Op.BATCHNORM:
+        two_d = len(graph[node.inputs[0]].shape) == 3
+        cls = layer.BatchNorm2d if two_d else layer.BatchNorm1d
+        return cls(a.num_features, eps=a.eps, step_mode="m").eval()
+    if node.op is Op.NEURON:
+        return _neuron(node)
+    if node.op is Op.MAXPOOL:
+        return layer.MaxPool2d(a.kernel_size, a.stride, a.padding, step_mode="m")
+    if node.op is Op.AVGPOOL:
+        return layer.AvgPool2d(a.kernel_size, a.stride, a.padding, step_mode="m")
+    if node.op is Op.FLATTEN:
+        return layer.Flatten(step_mode="m")
+    if node.op is Op.MEAN_OVER_TIME:
+        return MeanOverTime()
+    return None  # input, add, output: no module
+
+
+class GraphModule(nn.Module):
+    """The graph's nodes as spikingjelly layers, run in graph order (see the module docstring)."""
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self.graph = graph
+        self.layers = nn.ModuleDict()
+        self._keys: dict[str, str] = {}
+        for node in graph.nodes:
+            module = _layer(node, graph)
+            if module is None:
+                continue
+            key = f"n{len(self._keys)}"
+            self._keys[node.name] = key
+            with torch.no_grad():
+                for name, value in node.params.items():
+                    getattr(module, name).copy_(value)
+            self.layers[key] = module
+
+    def module_of(self, node_name: str) -> nn.Module:
+        return self.layers[self._keys[node_name]]
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        values: dict[str, torch.Tensor] = {self.graph.input.name: x_seq}
+        timed = True
+        for node in self.graph.nodes[1:]:
+            args = [values[i] for i in node.inputs]
+            if node.op is Op.ADD:
+                values[node.name] = sum(args[1:], args[0])
+            elif node.op is Op.OUTPUT:
+                values[node.name] = args[0].mean(0) if timed else args[0]
+            else:
+                values[node.name] = self.module_of(node.name)(args[0])
+                timed = timed and node.op is not Op.MEAN_OVER_TIME
+        return values[self.graph.output.name]
+
+
+def to_spikingjelly(graph: Graph) -> GraphModule:
+    """A multi-step spikingjelly module computing `graph`, in eval mode."""
+    return GraphModule(graph).eval()
