@@ -16,7 +16,7 @@ import torch.fx
 from spikingjelly.activation_based import functional, neuron
 from torch import nn
 
-from scadeploy.errors import UnsupportedError
+from scadeploy.errors import DataError, GraphError, UnsupportedError
 from scadeploy.ir.graph import (
     AddAttrs,
     BatchNormAttrs,
@@ -213,12 +213,17 @@ def trace_model(model: nn.Module, input_shape: Shape, timesteps: int,
     def emit(name: str, op: Op, inputs: tuple[str, ...], attrs: object, params: dict) -> str:
         if name in nodes:
             raise UnsupportedError(f"'{name}' is used more than once; shared layers are not supported")
-        shape = tuple(input_shape) if op is Op.INPUT else infer_shape(op, attrs, [nodes[i].shape for i in inputs])
+        try:
+            shape = tuple(input_shape) if op is Op.INPUT else infer_shape(op, attrs, [nodes[i].shape for i in inputs])
+        except GraphError as exc:  # the given input shape does not fit the model: the user's input, not a bug
+            raise DataError(f"inputs of shape {list(input_shape)} do not fit the model: {exc.message} (at '{name}')",
+                            "check the data or --input-shape against what the model's first layer takes") from exc
         nodes[name] = Node(name, op, inputs, attrs, shape, params)
         return name
 
     for fx_node in fx_graph.nodes:
-        args = [a for a in fx_node.args if isinstance(a, torch.fx.Node)]
+        # NOTE: layers may be called with keywords (`self.fc(input=x)`, which spikingjelly accepts).
+        args = [a for a in (*fx_node.args, *fx_node.kwargs.values()) if isinstance(a, torch.fx.Node)]
         inputs = tuple(name_of[a] for a in args if a in name_of)
         where = f"'{fx_node.target}'" if fx_node.op == "call_module" else f"node '{fx_node.name}'"
         try:

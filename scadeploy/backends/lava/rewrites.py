@@ -11,6 +11,10 @@ computes exactly what it computed before (same spikes at every named neuron):
   linear(flatten(avgpool_k(x))) uses W'[o, c, h, w] = W[o, c, h // k, w // k] / k^2.
 - an `add` input that is not a conv/linear (an identity shortcut) goes through `<add>.identity<i>`, a
   1x1 depthwise conv with weight 1, so every synaptic path into a neuron carries weights.
+- a per-step head (a final linear whose per-step outputs the executors average over time, with no
+  `mean_over_time` in the graph) reads `<linear>.mean`, a time mean inserted before it: a linear
+  map commutes with the mean, bias included, so mean_t(W x_t + b) == W mean_t(x_t) + b, and the
+  head becomes the one readout integrator Loihi has.
 `rewrite_problems` lists what cannot be rewritten, for `check_supported`.
 """
 
@@ -25,6 +29,7 @@ from scadeploy.ir.graph import (
     FlattenAttrs,
     Graph,
     LinearAttrs,
+    MeanOverTimeAttrs,
     NeuronAttrs,
     NeuronKind,
     Node,
@@ -34,8 +39,24 @@ from scadeploy.ir.shapes import infer_shape
 from scadeploy.ir.verify import verify
 
 
+def mean_before_head(graph: Graph) -> Graph:
+    """Move the time mean of a per-step linear head before the linear (exact; see the module docstring)."""
+    head = graph[graph.output.inputs[0]]
+    if head.op is not Op.LINEAR or graph.of_op(Op.MEAN_OVER_TIME):
+        return graph
+    mean = Node(f"{head.name}.mean", Op.MEAN_OVER_TIME, head.inputs, MeanOverTimeAttrs(), graph[head.inputs[0]].shape)
+    nodes = []
+    for node in graph.nodes:
+        if node is head:
+            nodes += [mean, head.with_(inputs=(mean.name,))]
+        else:
+            nodes.append(node)
+    return verify(graph.with_nodes(nodes))
+
+
 def rewrite_problems(graph: Graph) -> list[str]:
     """Every pooling node these rewrites cannot express, with the reason."""
+    graph = mean_before_head(graph)
     problems = []
     for node in graph.of_op(Op.MAXPOOL):
         if graph[node.inputs[0]].op not in (Op.NEURON, Op.MAXPOOL):
@@ -72,7 +93,8 @@ def _avg_fold_problem(graph: Graph, pool: Node, reader: Node) -> str | None:
 
 
 def rewrite_for_lava(graph: Graph) -> Graph:
-    """Apply the three rewrites of the module docstring; raise UnsupportedError listing what cannot be."""
+    """Apply the rewrites of the module docstring; raise UnsupportedError listing what cannot be."""
+    graph = mean_before_head(graph)
     problems = rewrite_problems(graph)
     if problems:
         raise UnsupportedError("the model cannot be lowered to Lava: " + "; ".join(problems))
