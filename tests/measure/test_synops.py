@@ -120,3 +120,20 @@ def test_dense_macs_and_energy() -> None:
     assert energy["total_uj"] == pytest.approx(expected_pj * 1e-6)
     assert "compute-only" in energy["label"]
     assert report.to_dict()["total"]["effective_acs"] == report.effective_acs
+
+
+def test_binary_event_input_counts_accumulates_not_multiplies() -> None:
+    from own_model.nets import EventNet
+
+    from scadeploy.data import load_dataset
+    from scadeploy.data.events import frames_to_events
+    from scadeploy.ir.graph import Encoding
+
+    torch.manual_seed(0)
+    model = EventNet().eval()
+    graph = trace_model(model, (2, 8, 8), 4, Encoding.SEQUENCE)
+    events = frames_to_events(load_dataset("digits", train=False).tensors[0][:6], 4)
+    report = measure_synops(graph, events)
+    first = report.layers[0]
+    assert report.samples == 6 and first.name == "conv1"
+    assert first.effective_macs == 0 and first.effective_acs > 0

@@ -126,3 +126,38 @@ def test_per_step_head_on_lava_is_bit_exact_against_the_emulator(own_model):
     result = invoke("simulate", str(out), "--backend", "lava", "--samples", "4", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["emulator_spike_mismatches"] == 0
+
+
+@pytest.fixture(scope="module")
+def event_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("events")
+    user, data, _ = _user_files(root, "build_events", events=True)
+    result = invoke("compile", str(root / "w.pt"), "--model", f"{user / MODULE}.py:build_events",
+                    "--data", str(data), "-t", "onnx-cpu", "-t", "loihi2-sim", "-o", str(root / "D"), "--json")
+    assert result.exit_code == 0, result.output
+    _forget(user)
+    return root / "D", json.loads(result.stdout)
+
+
+def test_event_input_compiles_to_both_targets(event_model):
+    out, manifest = event_model
+    assert manifest["encoding"] == "sequence" and manifest["data"]["layout"] == "sequence"
+    assert manifest["parity"]["trace_vs_model"]["agrees"]
+    assert manifest["targets"]["onnx-cpu"]["parity"]["passed"]
+    assert manifest["targets"]["onnx-cpu"]["parity"]["spike_flips"] == 0
+    lava = manifest["targets"]["loihi2-sim"]
+    assert lava["input"]["kind"] == "binary spike events" and lava["input"]["message_bits"] == 0
+    assert lava["parity"]["emulator_vs_quantized_ir"]["spike_mismatches"] == 0
+    result = invoke("simulate", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    first = report["synops_per_sample"]["if1"]
+    assert first["macs"] == 0 and first["acs"] > 0  # binary events are accumulates, not multiplies
+
+
+@pytest.mark.lava
+def test_event_input_on_lava_matches_the_emulator_spike_for_spike(event_model):
+    out, _ = event_model
+    result = invoke("simulate", str(out), "--backend", "lava", "--samples", "4", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["emulator_spike_mismatches"] == 0

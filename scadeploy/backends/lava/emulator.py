@@ -99,7 +99,8 @@ class _Neuron:
 
 def emulate(net: FixedNet, x: torch.Tensor, *, record: bool = True, batch_size: int = 512, device: str = "cpu",
             progress: Callable[[int], None] | None = None) -> SimResult:
-    """Run `x` ([N, *input_shape] float frames, direct encoding) through the fixed-point network.
+    """Run `x` through the fixed-point network: frames `[N, *input_shape]` (direct encoding, shown at
+    every step) or, for a sequence-input network, `[T, N, *input_shape]` (one input per step).
 
     `device` ("cpu" or "cuda[:i]") is where the batches run; results come back on the CPU.
     """
@@ -108,27 +109,28 @@ def emulate(net: FixedNet, x: torch.Tensor, *, record: bool = True, batch_size: 
                 for layer in net.layers for i, e in enumerate(layer.edges)}
     x_int = torch.from_numpy(net.quantize_input(x.detach().cpu().numpy()))
     logits, spikes = [], {layer.name: [] for layer in net.layers if layer.spiking}
-    for start in range(0, x_int.shape[0], batch_size):
-        frame = x_int[start:start + batch_size]
-        batch_logits, batch_spikes = _run_batch(net, synapses, frame.to(where), record, where)
+    samples = net.samples_in(x_int)
+    for start in range(0, samples, batch_size):
+        batch = x_int[:, start:start + batch_size] if net.sequence_input else x_int[start:start + batch_size]
+        batch_logits, batch_spikes = _run_batch(net, synapses, batch.to(where), record, where)
         logits.append(batch_logits.cpu())
         for name, s in batch_spikes.items():
             spikes[name].append(s.cpu())
         if progress is not None:
-            progress(frame.shape[0])
+            progress(batch_logits.shape[0])
     merged = {name: torch.cat(parts, 1) for name, parts in spikes.items()} if record else {}
-    return SimResult(torch.cat(logits), merged, x_int, steps=net.timesteps * x_int.shape[0])
+    return SimResult(torch.cat(logits), merged, x_int, steps=net.timesteps * samples)
 
 
-def _run_batch(net: FixedNet, synapses: dict, frame: torch.Tensor, record: bool,
+def _run_batch(net: FixedNet, synapses: dict, x_int: torch.Tensor, record: bool,
                device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     neurons = [_Neuron(layer, device) for layer in net.layers]
     for n in neurons:
-        n.reset(frame.shape[0])
+        n.reset(net.samples_in(x_int))
     kept = {layer.name for layer in net.layers if layer.spiking and (record or layer.name == net.output)}
     recorded: dict[str, list[torch.Tensor]] = {name: [] for name in kept}
-    for _ in range(net.timesteps):
-        current = {INPUT: frame}
+    for t in range(net.timesteps):
+        current = {INPUT: x_int[t] if net.sequence_input else x_int}
         for neuron in neurons:
             layer = neuron.layer
             a = sum(synapses[(layer.name, i)](current[e.source]) for i, e in enumerate(layer.edges))

@@ -6,7 +6,10 @@ Lowering: `lava_rewrites` (pooling and identity shortcuts as exact synapse layer
 to an integer graded message `x_int = round(x * 2^p)` (at most `input_bits` bits; p is the largest
 power of two that keeps the calibration samples inside), sent to the first synapses at every step
 (netx `input_message_bits`); the first layer's scale absorbs 2^p. Pixels that are multiples of 2^-p
-(the digits set: k/16) are represented exactly.
+(the digits set: k/16) are represented exactly. A sequence input (`[T, N, ...]`, e.g. event-camera
+data) is sent step by step: as binary spike events into the first synapses (Loihi's native input,
+`input_message_bits` 0, input scale 1) when the calibration samples are all 0/1, else as graded
+messages quantized like a frame.
 
 Logits: the readout linear after the time mean is a non-spiking integrator; see `lava_net`.
 """
@@ -49,19 +52,22 @@ def parse_options(target: Target) -> tuple[QuantOptions, dict, int]:
 
 def lowering_problems(graph: Graph) -> list[str]:
     """Everything the Lava backend cannot express, each with its reason."""
-    problems = []
-    if graph.input.attrs.encoding is not Encoding.DIRECT:
-        problems.append("only direct-encoded inputs (one analog frame per sample) are supported")
     pooling = rewrite_problems(graph)
     if pooling:
-        return problems + pooling
-    return problems + quantize_problems(rewrite_for_lava(graph))
+        return pooling
+    return quantize_problems(rewrite_for_lava(graph))
 
 
-def lower_graph(graph: Graph, options: QuantOptions, input_max: float = 1.0) -> tuple[FixedNet, QuantReport, Graph]:
+def lower_graph(graph: Graph, options: QuantOptions, input_max: float = 1.0,
+                binary_input: bool = False) -> tuple[FixedNet, QuantReport, Graph]:
     """(fixed-point network, quantization report, quantized IR graph in integer units)."""
-    qgraph, report = quantize(rewrite_for_lava(graph), options, input_max)
+    qgraph, report = quantize(rewrite_for_lava(graph), options, input_max, binary_input)
     return lower(qgraph, report), report, qgraph
+
+
+def is_binary_events(graph: Graph, samples: torch.Tensor) -> bool:
+    """A sequence input whose samples are all 0 or 1: sent to Loihi as binary spike events."""
+    return graph.input.attrs.encoding is Encoding.SEQUENCE and bool(((samples == 0) | (samples == 1)).all())
 
 
 def check_supported(graph: Graph, target: Target) -> None:
@@ -81,7 +87,7 @@ def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Ten
     check_supported(graph, target)
     options, limits, parity_samples = parse_options(target)
     input_max = float(samples.abs().max()) if samples.numel() else 1.0
-    net, report, qgraph = lower_graph(graph, options, input_max or 1.0)
+    net, report, qgraph = lower_graph(graph, options, input_max or 1.0, is_binary_events(graph, samples))
     plan = plan_resources(net, limits)
     check_fits(plan)
     write_net(net, Path(out_dir) / NET_FILE)
@@ -91,11 +97,14 @@ def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Ten
         "runner": "lava-dl netx" if net.is_chain else "lava process graph (netx has no residual connections)",
         "timesteps": net.timesteps,
         "latency_steps": net.latency,
-        "input": {"scale": net.input_scale, "max_int": net.input_max, "message_bits": message_bits(net)},
+        "input": {"kind": "binary spike events" if net.binary_input else "graded messages",
+                  "per_step": net.sequence_input, "scale": net.input_scale, "max_int": net.input_max,
+                  "message_bits": message_bits(net)},
         "options": asdict(options),
         "quantization": report.to_dict(),
         "resources": plan.to_dict(),
-        "parity": measure_parity(graph, qgraph, net, samples[:parity_samples]),
+        "parity": measure_parity(graph, qgraph, net, samples[:, :parity_samples] if net.sequence_input
+                                 else samples[:parity_samples]),
     }
 
 
@@ -113,7 +122,7 @@ def measure_parity(graph: Graph, qgraph: Graph, net: FixedNet, x: torch.Tensor) 
     float_same = sum(int((emu.spikes[n].double() == ref.spikes[n]).sum()) for n in float_names)
     float_total = sum(emu.spikes[n].numel() for n in float_names)
     return {
-        "samples": int(x.shape[0]),
+        "samples": net.samples_in(x),
         "emulator_vs_quantized_ir": {"spikes_compared": compared, "spike_mismatches": q_mismatch,
                                      "max_logit_diff": float((q_logits - emu.logits).abs().max())},
         "emulator_vs_float": {"class_agreement": float((ref.logits.argmax(1) == emu.logits.argmax(1)).double().mean()),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scadeploy.ir.graph import Conv2dAttrs, Graph, Node, Op
+from scadeploy.ir.graph import Conv2dAttrs, Encoding, Graph, Node, Op
 from scadeploy.ir.passes.quantize import QuantReport, source_of, synapses_of
 
 INPUT = "input"  # the source name of edges fed by the graded input
@@ -69,6 +69,15 @@ class FixedNet:
     output: str  # the readout layer, or the spiking layer whose rates are the logits
     readout_scale: float = 1.0
     readout_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sequence_input: bool = False  # x is [T, N, ...], one input per step (else one frame shown T times)
+
+    @property
+    def binary_input(self) -> bool:
+        """0/1 input sent as binary spike events (Loihi's native input), not graded messages."""
+        return self.sequence_input and self.input_max == 1 and self.input_scale == 1.0
+
+    def samples_in(self, x_int) -> int:
+        return int(x_int.shape[1] if self.sequence_input else x_int.shape[0])
 
     def __getitem__(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
@@ -139,8 +148,9 @@ def lower(qgraph: Graph, report: QuantReport) -> FixedNet:
         output = linear.name
     else:
         output = source_of(qgraph, qgraph.output.inputs[0]).name
+    sequence = qgraph.input.attrs.encoding is Encoding.SEQUENCE
     return FixedNet(tuple(qgraph.input.shape), qgraph.timesteps, report.input_scale, report.input_max,
-                    tuple(layers), output, readout_scale, readout_bias)
+                    tuple(layers), output, readout_scale, readout_bias, sequence)
 
 
 def _aligned(layer: Layer, depth: dict[str, int]) -> Layer:

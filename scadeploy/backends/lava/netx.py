@@ -47,7 +47,7 @@ def _write_fixed(root: h5py.Group, net: FixedNet) -> None:
     root.attrs.update({"format": FORMAT, "version": VERSION, "timesteps": net.timesteps,
                        "input_shape": np.array(net.input_shape), "input_scale": net.input_scale,
                        "input_max": net.input_max, "output": net.output, "readout_scale": net.readout_scale,
-                       "netx": net.is_chain})
+                       "netx": net.is_chain, "sequence_input": net.sequence_input})
     root.create_dataset("readout_bias", data=np.asarray(net.readout_bias, dtype=np.float64))
     layers = root.create_group("layers")
     for i, layer in enumerate(net.layers):
@@ -130,7 +130,7 @@ def read_net(path: str | os.PathLike) -> FixedNet:
             a = root.attrs
             return FixedNet(tuple(int(d) for d in a["input_shape"]), int(a["timesteps"]), float(a["input_scale"]),
                             int(a["input_max"]), layers, str(a["output"]), float(a["readout_scale"]),
-                            root["readout_bias"][()])
+                            root["readout_bias"][()], bool(a.get("sequence_input", False)))
     except (OSError, KeyError) as exc:
         raise DataError(f"'{path}' is not a readable scadeploy Lava network: {exc}",
                         "re-run scadeploy compile with --target loihi2-sim") from exc

@@ -1,6 +1,8 @@
 """Run a fixed-point network on Lava's CPU simulator (Loihi2SimCfg, fixed_pt) and read everything back.
 
-Samples are fed back to back, T steps each, as graded input messages from a `RingBuffer`. Every
+Samples are fed back to back, T steps each, from a `RingBuffer`: a direct-encoded frame as the same
+graded input message at each of its T steps, a sequence input (events) step by step, as binary
+spike events when it is 0/1 (`message_bits` 0) and as graded messages otherwise. Every
 layer resets u and v at the step the first frame of a sample reaches it (`reset_interval = T`,
 offset `1 + depth`: Lava counts steps from 1 and a layer of depth d sees the frame sent at step s
 at step s + d), so no state leaks between samples and a whole batch needs only N*T + latency steps.
@@ -30,13 +32,15 @@ BUILDERS = ("auto", "netx", "graph")
 
 
 def message_bits(net: FixedNet) -> int:
-    """Bits of a graded input message: the magnitude bits of x_int plus a sign."""
+    """Bits of an input message: 0 for binary spike events, else the magnitude bits of x_int plus a sign."""
+    if net.binary_input:
+        return 0
     return int(net.input_max).bit_length() + 1
 
 
 def run_lava(net: FixedNet, x: torch.Tensor, *, net_path: str | Path | None = None, builder: str = "auto",
              chunk_samples: int = 1, progress: Callable[[int], None] | None = None) -> SimResult:
-    """Simulate `x` ([N, *input_shape] float frames); `builder` 'auto' uses netx for chains."""
+    """Simulate `x` (frames `[N, ...]`, or `[T, N, ...]` for a sequence input); 'auto' uses netx for chains."""
     if builder not in BUILDERS:
         raise UnsupportedError(f"unknown Lava builder '{builder}'", f"choose one of {', '.join(BUILDERS)}")
     if builder == "auto":
@@ -50,12 +54,12 @@ def run_lava(net: FixedNet, x: torch.Tensor, *, net_path: str | Path | None = No
     Monitor = import_lava("lava.proc.monitor.process").Monitor
 
     x_int = net.quantize_input(x.detach().cpu().numpy())
-    samples, t_steps = x_int.shape[0], net.timesteps
+    samples, t_steps = net.samples_in(x_int), net.timesteps
     steps = samples * t_steps + net.latency
     graph = _netx_graph(net, Path(net_path)) if builder == "netx" else lava_graph.build(net, message_bits(net))
     flat = builder == "graph"
     for port, delay in graph.inputs:
-        data = _input_data(x_int, t_steps, steps, delay, flat or len(port.shape) == 1)
+        data = _input_data(x_int, t_steps, steps, delay, flat or len(port.shape) == 1, net.sequence_input)
         io.source.RingBuffer(data=data).s_out.connect(port)
     sinks = {}
     for layer in net.layers:
@@ -102,11 +106,20 @@ def _netx_graph(net: FixedNet, path: Path) -> lava_graph.ProcessGraph:
     return graph
 
 
-def _input_data(x_int: np.ndarray, t_steps: int, steps: int, delay: int, flat: bool) -> np.ndarray:
-    """(*port shape, steps) int32: each sample's frame for T steps, then zeros (the RingBuffer loops)."""
-    frames = x_int.reshape(x_int.shape[0], -1) if flat else x_int.transpose(0, *range(x_int.ndim - 1, 0, -1))
-    data = np.zeros((*frames.shape[1:], steps), dtype=np.int32)
-    repeated = np.repeat(frames, t_steps, axis=0)  # (N*T, *port shape)
+def _input_data(x_int: np.ndarray, t_steps: int, steps: int, delay: int, flat: bool,
+                sequence: bool = False) -> np.ndarray:
+    """(*port shape, steps) int32: each sample's T inputs, then zeros (the RingBuffer loops).
+
+    A frame is repeated T times; a sequence `[T, N, ...]` is laid out sample after sample.
+    """
+    if sequence:
+        per_step = np.swapaxes(x_int, 0, 1).reshape(-1, *x_int.shape[2:])  # (N*T, *shape), sample-major
+    else:
+        per_step = np.repeat(x_int, t_steps, axis=0)
+    # NOTE: netx ports are (x, y, f) = (W, H, C); flat ports are CHW order.
+    repeated = per_step.reshape(per_step.shape[0], -1) if flat else per_step.transpose(
+        0, *range(per_step.ndim - 1, 0, -1))
+    data = np.zeros((*repeated.shape[1:], steps), dtype=np.int32)
     data[..., delay:delay + repeated.shape[0]] = np.moveaxis(repeated, 0, -1)[..., : steps - delay]
     return data
 

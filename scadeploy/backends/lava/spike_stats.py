@@ -1,9 +1,10 @@
 """Firing rates and SynOps counted from simulated spikes of a fixed-point network.
 
-SynOps follow NeuroBench's effective counts: a spike (binary input) that reaches a synapse with a
-nonzero weight is one accumulate (AC); a nonzero graded input message (the analog first layer) is
-one multiply-accumulate (MAC) per nonzero synapse it reaches. Counting is exact at padded borders,
-because the activated synapses of an edge are `conv(s != 0, W != 0)` summed over outputs.
+SynOps follow NeuroBench's effective counts: a spike (binary input, including binary input events)
+that reaches a synapse with a nonzero weight is one accumulate (AC); a nonzero graded input message
+(the analog first layer) is one multiply-accumulate (MAC) per nonzero synapse it reaches. Counting
+is exact at padded borders, because the activated synapses of an edge are `conv(s != 0, W != 0)`
+summed over outputs.
 """
 
 from __future__ import annotations
@@ -36,13 +37,16 @@ def synops(net: FixedNet, result: SimResult) -> dict[str, dict[str, float]]:
     """Per layer: mean ACs and MACs per sample over the simulated samples."""
     if result.x_int is None:
         raise ValueError("SynOps need the simulated input frames")
-    frames = (result.x_int != 0).unsqueeze(0).expand(net.timesteps, *result.x_int.shape)
+    active = result.x_int != 0
+    inputs = active if net.sequence_input else active.unsqueeze(0).expand(net.timesteps, *active.shape)
     counts = {}
     for layer in net.layers:
         acs = macs = 0.0
         for edge in layer.edges:
-            if edge.source == INPUT:
-                macs += float(activated_synapses(edge, frames).mean())
+            if edge.source == INPUT and net.binary_input:
+                acs += float(activated_synapses(edge, inputs).mean())
+            elif edge.source == INPUT:
+                macs += float(activated_synapses(edge, inputs).mean())
             else:
                 acs += float(activated_synapses(edge, result.spikes[edge.source] != 0).mean())
         counts[layer.name] = {"acs": acs, "macs": macs}

@@ -176,13 +176,21 @@ def _neuron_problems(graph: Graph, node: Node) -> list[str]:
     return problems
 
 
-def quantize(graph: Graph, options: QuantOptions | None = None, input_max: float = 1.0) -> tuple[Graph, QuantReport]:
-    """Quantize every layer (see module docstring); `input_max` is the largest |input| to represent."""
+def quantize(graph: Graph, options: QuantOptions | None = None, input_max: float = 1.0,
+             binary_input: bool = False) -> tuple[Graph, QuantReport]:
+    """Quantize every layer (see module docstring); `input_max` is the largest |input| to represent.
+
+    `binary_input`: the input is 0/1 spike events (input_scale 1, input_max 1), sent as binary spikes.
+    """
     options = options or QuantOptions()
     problems = quantize_problems(graph)
     if problems:
         raise UnsupportedError("cannot quantize the model: " + "; ".join(problems))
-    input_scale = 2.0 ** math.floor(math.log2(options.input_max / max(float(input_max), 1e-12)))
+    if binary_input:
+        input_scale, input_max, input_limit = 1.0, 1.0, 1
+    else:
+        input_scale = 2.0 ** math.floor(math.log2(options.input_max / max(float(input_max), 1e-12)))
+        input_limit = options.input_max
     replaced: dict[str, Node] = {}
     layers: dict[str, LayerQuant] = {}
     for neuron in graph.of_op(Op.NEURON):
@@ -195,7 +203,7 @@ def quantize(graph: Graph, options: QuantOptions | None = None, input_max: float
         layers[quant.name] = quant
         replaced[node.name] = node
     qgraph = verify(graph.with_nodes([replaced.get(n.name, n) for n in graph.nodes]))
-    return qgraph, QuantReport(input_scale, options.input_max, layers, readout.name if readout else None)
+    return qgraph, QuantReport(input_scale, input_limit, layers, readout.name if readout else None)
 
 
 def _readout(graph: Graph) -> Node | None:
