@@ -1,18 +1,21 @@
 """scadeploy: strip SCA-pruned spiking networks into smaller dense ones and deploy them.
 
-`scadeploy.compile(model, masks, example_input, timesteps)` traces a spikingjelly model, removes
-its provably silent masked channels and measures the stripped model against the masked one;
-`scadeploy.write_artifacts(result, out_dir, targets)` lowers the result to deployment targets.
+`scadeploy.compile(model, masks, example_input, timesteps)` traces a spikingjelly model, checks the
+trace against the model, removes its provably silent masked channels and measures the stripped
+model against the masked one; `scadeploy.write_artifacts(result, out_dir, targets)` lowers the
+result to deployment targets and writes a self-contained directory (the inputs included).
 """
 
 __version__ = "0.1.0"
 
 
-def compile(model, masks, example_input, timesteps):  # noqa: A001 - the public name users expect
-    """See `scadeploy.compiler.compile_model`."""
+def compile(model, masks, example_input, timesteps, encoding="direct"):  # noqa: A001 - the public name users expect
+    """See `scadeploy.compiler.compile_model`; masks None infers them from zeroed weights, `encoding`
+    is "direct" (example_input holds frames [N, ...]) or "sequence" ([T, N, ...], e.g. events)."""
     from scadeploy.compiler import compile_model
+    from scadeploy.ir.graph import Encoding
 
-    return compile_model(model, masks, example_input, timesteps)
+    return compile_model(model, masks, example_input, timesteps, Encoding(encoding))
 
 
 def write_artifacts(result, out_dir, targets=(), force=False):

@@ -67,6 +67,8 @@ class CompiledDir:
                 raise DataError(f"the data file '{path}' changed since compile (sha256 differs)",
                                 "pass it explicitly with --data to use it anyway")
             return load_samples(str(path), None, graph.timesteps)
+        if kind == "compiled" and isinstance(source.get("file"), str):
+            return load_samples(str(self.path / Path(source["file"]).name), None, graph.timesteps)
         if kind == "random":
             return random_samples(tuple(graph.input.shape), int(source.get("samples", 16)))
         raise ArtifactError(f"'{self.path / MANIFEST}' has an unknown data source {kind!r}", "pass --data")

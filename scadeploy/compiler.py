@@ -35,7 +35,7 @@ from scadeploy.ir.passes.strip_channels import StripReport, strip_channels
 from scadeploy.ir.serialize import save_graph
 from scadeploy.ir.trace import trace_model
 from scadeploy.models import MODEL_WIDTH_ARG, build_model
-from scadeploy.parity import StripParity, TraceFidelity, compare_stripped, compare_traced
+from scadeploy.parity import StripParity, TraceFidelity, compare_stripped, compare_traced, sample_count
 from scadeploy.targets import Target, load_target
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx.export", "lava": "scadeploy.backends.lava.export"}
 PARITY_SAMPLES = 16
 GRAPH_FILES = {"stripped": "stripped", "masked": "masked"}  # manifest key -> file stem in DIR
+INPUTS_FILE = "inputs.npz"  # the parity inputs, kept in DIR when they came from Python
 
 
 @dataclass
@@ -229,8 +230,10 @@ def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tu
             save_checkpoint(stripped, staging / "stripped.pt")
         save_graph(result.deployable, staging, GRAPH_FILES["stripped"])
         save_graph(result.masked, staging, GRAPH_FILES["masked"])
+        if data is None:  # inputs given from Python: keep them, so DIR stays self-contained
+            data = _save_inputs(result, staging)
         _export_targets(result, targets, staging)
-        manifest = build_manifest(result, data or {"kind": "given", "label": "given inputs"}, source)
+        manifest = build_manifest(result, data, source)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _publish(staging, out_dir)
     finally:
@@ -248,6 +251,18 @@ def _check_output(out_dir: Path, target_names: tuple[str, ...], force: bool) -> 
     if out_dir.exists() and not force:
         raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
     _check_distinct_backends([load_target(name) for name in target_names])
+
+
+def _save_inputs(result: CompileResult, staging: Path) -> dict:
+    """Write the parity inputs into DIR as `inputs.npz`; return the manifest's data section for them."""
+    import numpy as np
+
+    x = result.samples.detach().cpu().float()
+    np.savez(staging / INPUTS_FILE, x=x.numpy())
+    direct = result.masked.input.attrs.encoding is Encoding.DIRECT
+    return {"kind": "compiled", "file": INPUTS_FILE, "label": "the inputs given to compile",
+            "layout": FRAMES if direct else "sequence", "samples": sample_count(result.masked, x),
+            "sample_shape": list(result.masked.input.shape), "labels": False}
 
 
 def compile_checkpoint(ckpt_path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (),

@@ -19,3 +19,11 @@ def test_compile_own_model_example(tmp_path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["params"]["after"] < manifest["params"]["before"]
     assert (out / "model.onnx").is_file() and (out / "model.step.onnx").is_file()
+    # the directory is self-contained: its inputs came from Python and were kept in it
+    assert manifest["data"]["kind"] == "compiled" and (out / "inputs.npz").is_file()
+    from support import invoke
+
+    bench = invoke("benchmark", str(out), "-b", "2", "--warmup", "0", "--repeats", "1", "--threads", "1",
+                   "-r", "onnx:stripped", "-r", "spikingjelly:masked", "--json")
+    assert bench.exit_code == 0, bench.output
+    assert max(json.loads(bench.stdout)["agreement"].values()) <= 1e-4
