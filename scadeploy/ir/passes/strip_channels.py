@@ -76,6 +76,9 @@ def _why_not_silent(group: ChannelGroup, graph: Graph, known: dict[str, Known], 
         for consumer in graph.consumers(member):
             if consumer.op not in PRODUCER_OPS or known[member].zero()[c]:
                 continue
+            if known[member].tie[c]:
+                return (f"not provably silent: a neuron before '{member}' comes within float32 rounding of its "
+                        "threshold, so float32 runtimes may fire where float64 does not")
             if not known[member].known[c]:
                 return f"not provably silent: '{member}' depends on the input (is the filter zeroed?)"
             values = ", ".join(f"{v:g}" for v in known[member].values[:, c].tolist())
