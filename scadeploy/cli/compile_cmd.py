@@ -95,7 +95,8 @@ def _print(result, manifest: dict, out_dir: str) -> None:
     p = result.parity
     verdict = "[green]exact[/]" if p.exact else "[red]MISMATCH[/]"
     out.print(f"stripped vs masked on {p.samples} inputs ({manifest['data'].get('label', 'given')}): {verdict} "
-              f"({p.spike_mismatches} of {p.spikes_compared:,} spikes differ, max |logit diff| "
+              f"({p.spike_mismatches} of {p.spikes_compared:,} spikes differ in float64, "
+              f"{p.spike_mismatches_f32} in float32, max |logit diff| "
               f"{p.max_logit_diff_f64:.2g} in float64, {p.max_logit_diff_f32:.2g} in float32)")
     for name, section in manifest["targets"].items():
         out.print(f"target {name}: {', '.join(section.get('files', []))}; {target_summary(section)}")
@@ -111,10 +112,14 @@ def target_summary(section: dict) -> str:
                 f"({verdict}), class agreement {parity.get('class_agreement', 0):.0%}, "
                 f"{parity.get('spike_flips', 0)} spike flips")
     if section.get("backend") == "lava":
-        exact = parity.get("emulator_vs_quantized_ir", {})
+        measured = parity.get("emulator_vs_quantized_ir", {})
         vs_float = parity.get("emulator_vs_float", {})
         cores = section.get("resources", {}).get("cores")
-        return (f"fixed point: {exact.get('spike_mismatches', '?')} spike mismatches vs the integer graph, "
+        verdict = "exact" if parity.get("exact") is True else "NOT exact"
+        approximate = parity.get("approximate_layers") or []
+        why = f" (approximate layers: {', '.join(approximate)})" if approximate else ""
+        return (f"fixed point {verdict}{why}: {measured.get('spike_mismatches', '?')} of "
+                f"{measured.get('spikes_compared', '?')} spikes differ from the integer graph, "
                 f"class agreement with float {vs_float.get('class_agreement', 0):.0%}, {cores} neuro cores "
                 "(planning estimate)")
     return ""

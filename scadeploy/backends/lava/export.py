@@ -34,6 +34,8 @@ from scadeploy.ir.passes.quantize import QuantOptions, QuantReport, quantize, qu
 from scadeploy.targets import Target
 
 NET_FILE = "model.net"
+# NOTE: emulator and integer-graph logits are the same integers decoded in two float orders.
+LOGIT_EXACT = 1e-9
 OTHER_OPTIONS = ("parity_samples", "resources")
 
 
@@ -90,6 +92,8 @@ def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Ten
     net, report, qgraph = lower_graph(graph, options, input_max or 1.0, is_binary_events(graph, samples))
     plan = plan_resources(net, limits)
     check_fits(plan)
+    calibration = samples[:, :parity_samples] if net.sequence_input else samples[:parity_samples]
+    parity = checked_parity(measure_parity(graph, qgraph, net, calibration), report)
     write_net(net, Path(out_dir) / NET_FILE)
     return {
         "files": [NET_FILE],
@@ -103,9 +107,26 @@ def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Ten
         "options": asdict(options),
         "quantization": report.to_dict(),
         "resources": plan.to_dict(),
-        "parity": measure_parity(graph, qgraph, net, samples[:, :parity_samples] if net.sequence_input
-                                 else samples[:parity_samples]),
+        "parity": parity,
     }
+
+
+def checked_parity(parity: dict, report: QuantReport) -> dict:
+    """Add the `exact` verdict: true only when every layer is exact by construction (IF) AND the emulator
+    (Lava's arithmetic, bit for bit) reproduced the integer graph with 0 mismatches. A network that should
+    be exact but is not fails the compile: its integer graph is not what Lava computes."""
+    measured = parity["emulator_vs_quantized_ir"]
+    agree = measured["spike_mismatches"] == 0 and measured["max_logit_diff"] <= LOGIT_EXACT
+    by_construction = all(q.exact for q in report.layers.values())
+    if by_construction and not agree:
+        raise TargetError(f"fixed point is not exact: Lava's arithmetic (the emulator) differs from the integer "
+                          f"graph in {measured['spike_mismatches']} of {measured['spikes_compared']} spikes "
+                          f"(max |logit diff| {measured['max_logit_diff']:.3g}) on {parity['samples']} samples, "
+                          "so a 24-bit state bound does not hold",
+                          "keep the target's state_bits at 24 (Lava's u and v), or report the model as a bug")
+    approximate = [name for name, q in report.layers.items() if not q.exact]
+    return parity | {"exact": by_construction and agree,
+                     "approximate_layers": approximate}
 
 
 def measure_parity(graph: Graph, qgraph: Graph, net: FixedNet, x: torch.Tensor) -> dict:

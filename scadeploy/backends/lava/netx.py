@@ -12,7 +12,8 @@ them, and Lava's true convolution then equals PyTorch's cross-correlation); stri
 are (H, W) pairs; iDecay/vDecay are signed (netx computes iDecay - 1); the input layer has no
 neuron group (an input neuron would never receive the graded input); a readout dense layer has no
 neuron group (netx then builds a non-spiking integrator); groups above 127 overflow Lava's int8
-conv parameters, so such convs are written ungrouped (block-diagonal weights).
+conv parameters, so such convs are written ungrouped (block-diagonal weights); an all-zero dense
+weight cannot be loaded, so it is written as one weight of 1 under an unreachable threshold.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import h5py
 import numpy as np
 
 from scadeploy.backends.lava.net import Edge, FixedNet, Layer
-from scadeploy.errors import DataError
+from scadeploy.errors import DataError, UnsupportedError
 
 FORMAT = "scadeploy.lava"
 VERSION = 1
 MAX_LAVA_GROUPS = 127
+VTH_MAX = 2**17 - 1  # vThMant is 17 bits
 
 
 def write_net(net: FixedNet, path: str | os.PathLike) -> Path:
@@ -92,17 +94,41 @@ def _write_netx(root: h5py.Group, net: FixedNet) -> None:
             else:
                 g.create_dataset("groups", data=edge.groups)
                 g["weight"] = h5py.SoftLink(weight_path)
-        else:
+        vth = layer.vth
+        if not edge.is_conv and not edge.weight.any():
+            weight, vth = silent_dense(layer, net)
+            _bytes(g, "type", "dense")
+            g.create_dataset("weight", data=weight)
+        elif not edge.is_conv:
             _bytes(g, "type", "dense")
             g["weight"] = h5py.SoftLink(weight_path)
         if layer.spiking:
             g["bias"] = h5py.SoftLink(f"/scadeploy/layers/{i}/bias")
             n = g.create_group("neuron")
             _bytes(n, "type", "CUBA")
-            for key, value in (("vThMant", layer.vth), ("iDecay", layer.i_decay), ("vDecay", layer.v_decay),
+            for key, value in (("vThMant", vth), ("iDecay", layer.i_decay), ("vDecay", layer.v_decay),
                                ("refDelay", 1)):
                 n.create_dataset(key, data=np.int32(value))
             n.create_dataset("gradedSpike", data=False)
+
+
+def silent_dense(layer: Layer, net: FixedNet) -> tuple[np.ndarray, int]:
+    """(weight, vThMant) that netx can load for a dense layer whose weights are all zero.
+
+    NOTE: netx's `optimize_weight_bits` divides by the largest weight, so an all-zero matrix (a linear
+    layer whose every channel was masked keeps one zero channel) raises OverflowError. One weight of 1
+    with the largest threshold loads and still never fires: v <= T * input_max < vThMant << 6 within a
+    sample (the runner resets between samples), provided the bias cannot charge v (bias <= 0).
+    """
+    edge = layer.edges[0]
+    most = net.input_max if edge.source == "input" else 1
+    if not layer.spiking or (layer.bias > 0).any() or net.timesteps * most >= VTH_MAX:
+        raise UnsupportedError(f"layer '{layer.name}' has only zero weights, which lava-dl netx cannot load "
+                               "(its weight scale divides by the largest weight)",
+                               "unmask at least one input of that layer, or remove the layer from the model")
+    weight = np.zeros(edge.weight.shape, dtype=np.int16)
+    weight[0, 0] = 1
+    return weight, VTH_MAX
 
 
 def ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:

@@ -9,10 +9,12 @@ its input takes `x_int = round(x * input_scale)`, weights and biases are integer
 layer has threshold T. The report holds the Loihi parameters (vThMant, iDecay, vDecay) per layer.
 
 Why one scale per layer: Loihi's threshold and decays are per population, so a layer's weights,
-bias and threshold share one scale S (integer = round(float * S)). S is the largest value that keeps
-|w| <= 2^weight_bits - 2, |bias| <= 2^(bias_bits-1) - 1, vThMant < 2^threshold_bits and one step's
-input plus the threshold inside the 24-bit state (u = a << 6); then S is lowered so that
-theta * S = T is an integer. A layer that is integral already (the OR layers of max pooling) keeps S = 1.
+bias and threshold share one scale S (integer = round(float * S)). S is the largest value with theta * S
+= T an integer whose rounded parameters keep |w| <= 2^weight_bits - 2, |bias| <= 2^(bias_bits-1) - 1,
+vThMant < 2^threshold_bits and the state inside 24 bits (`state_bounds`, on the rounded integers):
+one step's synaptic input (u = a << 6), the threshold plus one step's input and bias (v from above),
+and T steps of negative input and bias (v from below: an IF neuron never leaks it away). A layer
+that is integral already (the OR layers of max pooling) keeps S = 1.
 
 Neurons (theta' = v_threshold - v_reset: shifting v by v_reset turns reset-to-r into reset-to-0):
 - IF: iDecay 4096 (no synaptic memory), vDecay 0, vThMant = T - 1. Lava's v is a multiple of 64,
@@ -97,7 +99,10 @@ class LayerQuant:
     note: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"producers": list(self.producers)}
+        """`exact` is only a claim of the construction; the measured verdict is the Lava parity's `exact`."""
+        fields_ = asdict(self)
+        fields_["exact_by_construction"] = fields_.pop("exact")
+        return fields_ | {"producers": list(self.producers)}
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,17 @@ def _row_sums(weight: torch.Tensor) -> torch.Tensor:
     return weight.abs().reshape(weight.shape[0], -1).sum(1)
 
 
+@dataclass
+class _Synapses:
+    """One neuron layer's float parameters in integer-input units, ready to be scaled."""
+
+    weights: dict[str, torch.Tensor]
+    biases: dict[str, torch.Tensor | None]
+    magnitudes: dict[str, float]  # largest |integer input| per producer
+    spikes: dict[str, bool]  # the producer reads 0/1 spikes (else signed graded input)
+    rows: torch.Tensor  # float sum |w| * magnitude per output channel, unscaled
+
+
 def _quantize_neuron(graph: Graph, neuron: Node, opt: QuantOptions, input_scale: float,
                      input_max: float) -> tuple[LayerQuant, dict[str, Node]]:
     a: NeuronAttrs = neuron.attrs
@@ -233,31 +249,33 @@ def _quantize_neuron(graph: Graph, neuron: Node, opt: QuantOptions, input_scale:
     fold = 1.0 / a.tau if lif and a.decay_input else 1.0
     theta = a.v_threshold - a.v_reset
     producers = synapses_of(graph, neuron)
-    weights, biases, rows = {}, {}, 0.0
+    syn = _Synapses({}, {}, {}, {}, torch.zeros(1, dtype=torch.float64))
     for p in producers:
         in_scale, magnitude = _input_terms(graph, p, input_scale, input_max)
-        weights[p.name] = p.params["weight"].double() * fold / in_scale
-        biases[p.name] = p.params["bias"].double() * fold if "bias" in p.params else None
-        rows = rows + _row_sums(weights[p.name]) * magnitude
-    bias_total = sum((b for b in biases.values() if b is not None), torch.zeros(1, dtype=torch.float64))
+        syn.weights[p.name] = p.params["weight"].double() * fold / in_scale
+        syn.biases[p.name] = p.params["bias"].double() * fold if "bias" in p.params else None
+        syn.magnitudes[p.name] = magnitude
+        syn.spikes[p.name] = source_of(graph, p.inputs[0]).op is Op.NEURON
+        syn.rows = syn.rows + _row_sums(syn.weights[p.name]) * magnitude
     vth_limit = opt.vth_max if lif else opt.vth_max + 1
-    if _integral(weights, biases, theta) and _fits(1.0, weights, bias_total, rows, theta, opt, vth_limit):
-        scale = 1.0
+    if _integral(syn.weights, syn.biases, theta) and not _violations(1.0, syn, theta, opt, vth_limit,
+                                                                        graph.timesteps):
+        scale, lowered = 1.0, ""
     else:
-        scale = _largest_scale(neuron.name, weights, bias_total, rows, theta, opt, vth_limit)
+        scale, lowered = _largest_scale(neuron.name, syn, theta, opt, vth_limit, graph.timesteps)
     threshold = round(theta * scale)
-    new_nodes = {p.name: _integer_producer(p, weights[p.name], biases[p.name], scale) for p in producers}
+    new_nodes = {p.name: _integer_producer(p, syn.weights[p.name], syn.biases[p.name], scale) for p in producers}
     if lif:
         v_decay = round(DECAY_ONE / a.tau)
         tau = DECAY_ONE / v_decay if v_decay else math.inf
         attrs = NeuronAttrs(NeuronKind.LIF, float(threshold), 0.0, tau, decay_input=False)
         quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold, DECAY_ONE, v_decay, False,
                            f"LIF: |v error| <= {64 / max(v_decay, 1):.3g} weight LSB from truncation, decay "
-                           f"{v_decay}/4096 for 1/tau={1 / a.tau:.6g}, ties V == T not fired")
+                           f"{v_decay}/4096 for 1/tau={1 / a.tau:.6g}, ties V == T not fired" + lowered)
     else:
         attrs = NeuronAttrs(NeuronKind.IF, float(threshold), 0.0)
         quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold - 1, DECAY_ONE, 0, True,
-                           "IF: exact (v > (T-1) << 6 on multiples of 64 is V >= T)")
+                           "IF: exact (v > (T-1) << 6 on multiples of 64 is V >= T)" + lowered)
     return quant, new_nodes | {neuron.name: neuron.with_(attrs=attrs)}
 
 
@@ -266,29 +284,73 @@ def _integral(weights: dict, biases: dict, theta: float) -> bool:
     return float(theta).is_integer() and all(bool((t == t.round()).all()) for t in tensors)
 
 
-def _fits(scale: float, weights: dict, bias: torch.Tensor, rows, theta: float, opt: QuantOptions,
-          vth_limit: int) -> bool:
-    w_max = max(float(w.abs().max()) for w in weights.values()) * scale
-    return (round(w_max) <= opt.weight_max and round(float(bias.abs().max()) * scale) <= opt.bias_max
-            and theta * scale <= vth_limit and float(rows.max()) * scale + theta * scale <= opt.activation_max)
+def state_bounds(scale: float, syn: _Synapses, threshold: int, timesteps: int) -> dict[str, int]:
+    """Worst-case integer magnitudes (in weight units; Lava holds them << 6 in 24 bits) of the rounded layer.
+
+    NOTE: bounds use the rounded weights sum |round(w * S)|, not sum |w| * S: with many inputs the
+    rounding alone can add more than the threshold. `v` is bounded over all T steps: an IF neuron
+    (no leak) sums negative input every step, and Lava clips v at -(2^23 - 1) where the integer
+    graph keeps going. Above, v stays below threshold + one step's input (it resets when it fires).
+    """
+    up = down = 0
+    bias = torch.zeros(1, dtype=torch.float64)
+    for name, weight in syn.weights.items():
+        w = torch.round(weight * scale).reshape(weight.shape[0], -1)
+        if syn.spikes[name]:  # 0/1 inputs: only the positive (negative) weights can add up
+            up, down = up + w.clamp(min=0).sum(1), down - w.clamp(max=0).sum(1)
+        else:
+            row = w.abs().sum(1) * syn.magnitudes[name]
+            up, down = up + row, down + row
+        if syn.biases[name] is not None:
+            bias = bias + torch.round(syn.biases[name] * scale)
+    synaptic = torch.maximum(torch.as_tensor(up), torch.as_tensor(down))
+    return {"synaptic input": int(synaptic.max()),
+            "v above": int((threshold + up + bias.clamp(min=0)).max()),
+            "v below over T steps": int((timesteps * (down - bias.clamp(max=0))).max())}
 
 
-def _largest_scale(layer: str, weights: dict, bias: torch.Tensor, rows, theta: float, opt: QuantOptions,
-                   vth_limit: int) -> float:
-    """The largest S meeting every limit, lowered so that theta * S is an integer T >= 1."""
-    w_max = max(float(w.abs().max()) for w in weights.values())
+def _violations(scale: float, syn: _Synapses, theta: float, opt: QuantOptions, vth_limit: int,
+                timesteps: int) -> list[str]:
+    """The limits that the layer's rounded integer parameters at `scale` break."""
+    w_max = max(float(torch.round(w * scale).abs().max()) for w in syn.weights.values())
+    b_max = max((float(torch.round(b * scale).abs().max()) for b in syn.biases.values() if b is not None), default=0)
+    threshold = round(theta * scale)
+    broken = [name for name, bad in (("weights", w_max > opt.weight_max), ("bias", b_max > opt.bias_max),
+                                     ("threshold", threshold > vth_limit)) if bad]
+    bounds = state_bounds(scale, syn, threshold, timesteps)
+    return broken + [f"24-bit state ({k})" for k, v in bounds.items() if v > opt.activation_max]
+
+
+def _largest_scale(layer: str, syn: _Synapses, theta: float, opt: QuantOptions, vth_limit: int,
+                   timesteps: int) -> tuple[float, str]:
+    """The largest S whose rounded parameters meet every limit, with theta * S an integer T >= 1;
+    and a note when the exact integer bounds forced S below the float estimate."""
+    w_max = max(float(w.abs().max()) for w in syn.weights.values())
+    b_max = max((float(b.abs().max()) for b in syn.biases.values() if b is not None), default=0.0)
     limits = {"weights": opt.weight_max / w_max if w_max else math.inf,
-              "bias": opt.bias_max / float(bias.abs().max()) if float(bias.abs().max()) else math.inf,
+              "bias": opt.bias_max / b_max if b_max else math.inf,
               "threshold": vth_limit / theta,
-              "24-bit state": opt.activation_max / (float(rows.max()) + theta)}
-    scale = min(limits.values())
-    threshold = math.floor(theta * scale * (1 + 1e-12))
-    if threshold < 1 or not math.isfinite(scale):
-        binding = min(limits, key=limits.get)
-        raise UnsupportedError(f"layer '{layer}' cannot be quantized: its {binding} limit leaves a threshold "
-                               f"below 1 (theta={theta:.4g}, scale={scale:.4g})",
+              "24-bit state": opt.activation_max / (float(syn.rows.max()) + theta)}
+    estimate = min(limits.values())
+    threshold = math.floor(theta * estimate * (1 + 1e-12)) if math.isfinite(estimate) else 0
+    broken = [min(limits, key=limits.get)]
+    while threshold >= 1:
+        broken = _violations(threshold / theta, syn, theta, opt, vth_limit, timesteps)
+        if not broken:
+            break
+        # NOTE: shrink in proportion to the worst state overshoot, and by at least one threshold unit.
+        bounds = state_bounds(threshold / theta, syn, threshold, timesteps)
+        ratio = min(1.0, opt.activation_max / max(max(bounds.values()), 1))
+        threshold = min(threshold - 1, math.floor(threshold * ratio))
+    if threshold < 1:
+        raise UnsupportedError(f"layer '{layer}' cannot be quantized: its {', '.join(broken)} limit leaves a "
+                               f"threshold below 1 (theta={theta:.4g}, scale={estimate:.4g})",
                                "retrain with smaller biases or fan-in, or raise the bit widths in the target")
-    return threshold / theta
+    scale = threshold / theta
+    first = math.floor(theta * estimate * (1 + 1e-12)) / theta
+    note = "" if scale >= first else (f"; scale lowered {first / scale:.4g}x (from {first:.6g}) to keep the rounded "
+                                      f"integer state inside {opt.state_bits} bits over {timesteps} steps")
+    return scale, note
 
 
 def _integer_producer(p: Node, weight: torch.Tensor, bias: torch.Tensor | None, scale: float) -> Node:
@@ -299,14 +361,18 @@ def _integer_producer(p: Node, weight: torch.Tensor, bias: torch.Tensor | None, 
 
 
 def _quantize_readout(graph: Graph, linear: Node, opt: QuantOptions) -> tuple[LayerQuant, Node]:
-    """Integrator over T steps: T * (row sum of |w_int|) must stay inside the 24-bit current."""
+    """Integrator over T steps: T * (row sum of the rounded |w_int|) must stay inside the 24-bit current."""
     weight = linear.params["weight"].double()
     w_max = float(weight.abs().max())
     rows = float(_row_sums(weight).max())
+    T = graph.timesteps
     scale = min(opt.weight_max / w_max if w_max else math.inf,
-                opt.activation_max / (graph.timesteps * rows) if rows else math.inf)
+                opt.activation_max / (T * rows) if rows else math.inf)
     if not math.isfinite(scale):
         scale = 1.0
+    # NOTE: the float bound T * sum|w| * S can be beaten by rounding; lower S until the integers fit.
+    while T * float(_row_sums(torch.round(weight * scale)).max()) > opt.activation_max:
+        scale *= opt.activation_max / (T * float(_row_sums(torch.round(weight * scale)).max())) * (1 - 1e-9)
     params = {"weight": torch.round(weight * scale).float()}
     if "bias" in linear.params:
         params["bias"] = linear.params["bias"].double().mul(scale).float()

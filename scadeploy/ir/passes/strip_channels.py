@@ -5,8 +5,9 @@ True = kept.
 Ensures: for every channel group (see channel_groups), channel c is removed iff it is masked in
 every producer of the group, the group is not fixed, and every conv/linear reading the group
 sees an exact zero in channel c at every step (see silence). Removed channels vanish from the
-producers' outputs, BN, neurons, pools and the consumers' inputs (flatten->linear: features
-[c*H*W, (c+1)*H*W)). The stripped graph computes exactly what the masked graph computes.
+producers' outputs, BN, neurons, pools and the consumers' inputs; after a flatten, channel c is
+features [c*H*W, (c+1)*H*W) of every member (a BN1d, neuron or add there acts per feature).
+The stripped graph computes exactly what the masked graph computes.
 Every masked channel that is kept is reported with the reason.
 """
 
@@ -46,7 +47,9 @@ class LayerChannels:
 class StripReport:
     layers: list[LayerChannels] = field(default_factory=list)
     kept: list[KeptChannel] = field(default_factory=list)
-    kept_index: dict[str, torch.Tensor] = field(default_factory=dict)  # node -> surviving channels, if cut
+    # node -> surviving indices along its first per-sample axis, if cut: channels of a (C, H, W) map,
+    # features of a flattened one (channel c owns features [c*H*W, (c+1)*H*W))
+    kept_index: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def removed(self) -> int:
@@ -76,6 +79,9 @@ def _why_not_silent(group: ChannelGroup, graph: Graph, known: dict[str, Known], 
         for consumer in graph.consumers(member):
             if consumer.op not in PRODUCER_OPS or known[member].zero()[c]:
                 continue
+            if known[member].tie[c]:
+                return (f"not provably silent: a neuron before '{member}' comes within float32 rounding of its "
+                        "threshold, so float32 runtimes may fire where float64 does not")
             if not known[member].known[c]:
                 return f"not provably silent: '{member}' depends on the input (is the filter zeroed?)"
             values = ", ".join(f"{v:g}" for v in known[member].values[:, c].tolist())
@@ -117,7 +123,7 @@ def _decide(graph: Graph, groups: ChannelGroups, masks: dict[str, torch.Tensor],
 
 
 def _input_index(graph: Graph, groups: ChannelGroups, keep: dict[str, torch.Tensor], source: str) -> torch.Tensor:
-    """Indices of the input features/channels of `source` that survive, in order."""
+    """Indices of the channels (or, after a flatten, features) of `source` that survive, in order."""
     channels = keep[groups.group_of[source]].nonzero().flatten()
     block = groups.block(source)
     return (channels[:, None] * block + torch.arange(block)[None, :]).flatten()
@@ -155,7 +161,7 @@ def strip_channels(graph: Graph, masks: dict[str, torch.Tensor]) -> tuple[Graph,
     report = StripReport(kept=kept)
     for node in graph.nodes:
         own = keep[groups.group_of[node.name]]
-        out_index = None if bool(own.all()) else own.nonzero().flatten()
+        out_index = None if bool(own.all()) else _input_index(graph, groups, keep, node.name)
         if out_index is not None:
             report.kept_index[node.name] = out_index
         if node.op is Op.BATCHNORM or node.op in PRODUCER_OPS:

@@ -9,8 +9,27 @@ import torch
 import torch.nn.functional as F
 from lava_support import lowered
 
+from scadeploy.backends.lava.emulator import emulate
+from scadeploy.backends.lava.export import lower_graph
 from scadeploy.backends.lava.netx import read_net, ungrouped, write_net
-from scadeploy.errors import DataError
+from scadeploy.backends.lava.runner import run_lava
+from scadeploy.errors import DataError, UnsupportedError
+from scadeploy.ir.graph import (
+    Conv2dAttrs,
+    FlattenAttrs,
+    Graph,
+    InputAttrs,
+    LinearAttrs,
+    MeanOverTimeAttrs,
+    NeuronAttrs,
+    NeuronKind,
+    Node,
+    Op,
+    OutputAttrs,
+)
+from scadeploy.ir.passes.quantize import QuantOptions
+from scadeploy.ir.passes.strip_channels import strip_channels
+from scadeploy.ir.verify import verify
 
 
 def _same(a, b) -> bool:
@@ -81,3 +100,47 @@ def test_unmodified_netx_loads_the_file(tmp_path):
         shape = layer.shape[::-1] if len(layer.shape) == 3 else layer.shape  # Lava's WHC order
         assert tuple(block.out.shape) == tuple(shape)
     assert tuple(network.inp.shape) == net.input_shape[::-1]
+
+
+def _fully_masked_hidden_layer(bias: float) -> tuple[Graph, dict[str, torch.Tensor]]:
+    """input -> conv -> IF -> flatten -> linear(32 -> 3, every channel masked: zero weights) -> IF -> mean -> head."""
+    g = torch.Generator().manual_seed(0)
+    nodes = [
+        Node("input", Op.INPUT, (), InputAttrs(), (1, 4, 4)),
+        Node("conv", Op.CONV2D, ("input",), Conv2dAttrs(1, 2, (3, 3), padding=(1, 1)), (2, 4, 4),
+             {"weight": torch.rand(2, 1, 3, 3, generator=g)}),
+        Node("sn0", Op.NEURON, ("conv",), NeuronAttrs(NeuronKind.IF, 1.0, 0.0), (2, 4, 4)),
+        Node("flat", Op.FLATTEN, ("sn0",), FlattenAttrs(), (32,)),
+        Node("fc", Op.LINEAR, ("flat",), LinearAttrs(32, 3, bias=True), (3,),
+             {"weight": torch.zeros(3, 32), "bias": torch.full((3,), bias)}),
+        Node("sn1", Op.NEURON, ("fc",), NeuronAttrs(NeuronKind.IF, 1.0, 0.0), (3,)),
+        Node("mean", Op.MEAN_OVER_TIME, ("sn1",), MeanOverTimeAttrs(), (3,)),
+        Node("head", Op.LINEAR, ("mean",), LinearAttrs(3, 2), (2,), {"weight": torch.rand(2, 3, generator=g)}),
+        Node("output", Op.OUTPUT, ("head",), OutputAttrs(), (2,)),
+    ]
+    return verify(Graph(tuple(nodes), 4)), {"fc": torch.zeros(3, dtype=torch.bool)}
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+def test_a_linear_layer_with_every_channel_masked_loads_and_runs_on_netx(tmp_path):
+    """The one zero channel kept for a fully masked linear would make netx divide by a zero weight."""
+    graph, masks = _fully_masked_hidden_layer(bias=0.0)
+    stripped, report = strip_channels(graph, masks)
+    assert stripped["fc"].shape == (1,) and not stripped["fc"].params["weight"].any()
+    net, _, _ = lower_graph(stripped, QuantOptions())
+    path = write_net(net, tmp_path / "model.net")
+    assert read_net(path)["sn1"].edges[0].weight.shape == (1, 32)  # the network itself keeps its zeros
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    result = run_lava(net, x, net_path=path, builder="netx", chunk_samples=3)
+    emu = emulate(net, x)
+    assert torch.equal(result.spikes["sn1"], emu.spikes["sn1"]) and not result.spikes["sn1"].any()
+    assert torch.equal(result.spikes["sn0"], emu.spikes["sn0"]) and result.spikes["sn0"].any()
+    assert torch.equal(result.logits, emu.logits)
+
+
+def test_a_zero_dense_layer_that_its_bias_drives_is_refused_in_one_line(tmp_path):
+    graph, _ = _fully_masked_hidden_layer(bias=0.3)  # fires on its bias alone: no threshold can stand in
+    net, _, _ = lower_graph(graph, QuantOptions())
+    with pytest.raises(UnsupportedError, match="layer 'sn1' has only zero weights, which lava-dl netx cannot load"):
+        write_net(net, tmp_path / "model.net")

@@ -69,7 +69,9 @@ def test_integer_graph_matches_float_graph_when_weights_are_on_the_grid():
     graph = tiny_graph(NeuronAttrs(NeuronKind.IF, 1.0, 0.0), conv_weight=weight)
     graph = graph.with_nodes([n.with_(params=n.params | {"bias": torch.tensor([0.25, -0.125])})
                               if n.name == "conv" else n for n in graph.nodes])
-    qgraph, report = quantize(graph, QuantOptions(weight_bits=16))
+    # Wide enough that the 17-bit threshold binds: S = 2^17, so every 1/64-grid weight and bias is an integer.
+    qgraph, report = quantize(graph, QuantOptions(weight_bits=16, bias_bits=17, state_bits=30))
+    assert report.layers["sn"].scale == 2**17
     x = torch.randint(0, 17, (64, 1, 4, 4), generator=g).double() / 16
     ref = run_graph(graph, x, record=True, dtype=torch.float64)
     out = run_graph(qgraph, x * report.input_scale, record=True, dtype=torch.float64)
