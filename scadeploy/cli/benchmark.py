@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from scadeploy.checkpoint import load_checkpoint, sha256_of
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
-from scadeploy.errors import CheckpointError, DataError
+from scadeploy.errors import CheckpointError
+from scadeploy.manifest import read_manifest
 from scadeploy.measure.harness import DEFAULT_RUNNERS, RUNNER_KINDS, BenchmarkResult, benchmark_checkpoints
 from scadeploy.measure.report import make_table, save_line_plot
 
 
-def _read_manifest(out_dir: Path) -> dict:
-    path = out_dir / "manifest.json"
-    if not path.is_file():
-        raise DataError(f"'{out_dir}' has no manifest.json", "run `scadeploy compile CKPT -o DIR` first")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"'{path}' is not valid JSON: {exc}", "re-run scadeploy compile") from exc
-
-
 def _source_checkpoint(out_dir: Path, manifest: dict, override: str | None) -> Path:
     """The masked checkpoint the directory was compiled from, checked against its recorded sha256."""
-    source = manifest.get("source", {})
+    source = manifest.get("source") or {}
     path = Path(override or source.get("path", ""))
     if not path.is_file():
         raise CheckpointError(f"the source checkpoint '{path}' of '{out_dir}' is missing",
@@ -97,7 +87,7 @@ def command(directory: str, batch_sizes: tuple[int, ...], runners: tuple[str, ..
       scadeploy benchmark out -r onnx:stripped -r onnx:masked --json
     """
     out_dir = Path(directory)
-    manifest = _read_manifest(out_dir)
+    manifest = read_manifest(out_dir)
     masked = load_checkpoint(_source_checkpoint(out_dir, manifest, source))
     stripped = load_checkpoint(out_dir / "stripped.pt")
     onnx_file = out_dir / "model.onnx"

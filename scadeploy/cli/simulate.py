@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from scadeploy.backends.lava.evaluate import SIM_BACKENDS, SimulationReport, simulate
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
+from scadeploy.manifest import read_manifest
 
 
 @click.command("simulate")
@@ -31,6 +32,7 @@ def command(out_dir: str, backend: str, samples: int | None, device: str, as_jso
       scadeploy simulate out --backend emulator
       scadeploy simulate out --backend lava --samples 50 --json
     """
+    read_manifest(out_dir)  # its fields checked here, before the simulator reads them
     with tqdm(total=samples, desc=f"simulate ({backend})", unit="sample", disable=None, leave=False,
               delay=0.5) as bar:
         report = simulate(out_dir, backend, samples, device, progress=bar.update)
