@@ -132,10 +132,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """
     path = Path(path)
     raw = _read(path)
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+    if not isinstance(raw, dict) or not isinstance(raw.get("format"), str) or raw["format"] != FORMAT:
         raise CheckpointError(f"'{path}' is not a scadeploy checkpoint (no format '{FORMAT}')",
                               "a bare state_dict needs its model: use scadeploy.compile() from Python")
-    if raw.get("version") != VERSION or isinstance(raw.get("version"), bool):
+    if type(raw.get("version")) is not int or raw["version"] != VERSION:
         raise CheckpointError(f"'{path}' has checkpoint version {schema.show(raw.get('version'))}, "
                               f"this scadeploy reads {VERSION}")
     missing = [k for k in REQUIRED_KEYS if k not in raw]

@@ -50,7 +50,7 @@ def hostile_tensor(rng: random.Random, like: torch.Tensor | None = None) -> torc
         return torch.randn(shape).to(torch.float16)
     if choice == 8:
         return torch.zeros(shape, dtype=torch.complex64)
-    return torch.ones(*(s + rng.randint(1, 3) for s in shape))
+    return torch.ones(tuple(s + rng.randint(1, 3) for s in shape) or (2,))
 
 
 def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
