@@ -66,6 +66,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     path.write_text(json.dumps(summary, indent=2) + "\n")
     terminalreporter.write_sep("-", "fuzz outcomes")
     for kind in kinds:
-        terminalreporter.write_line(f"{kind:24} " + "  ".join(f"{o} {n}" for o, n in summary["per_input"][kind].items()))
+        counts = summary["per_input"][kind]
+        terminalreporter.write_line(f"{kind:24} " + "  ".join(f"{o} {n}" for o, n in counts.items()))
     terminalreporter.write_line(f"{'total':24} " + "  ".join(f"{o} {n}" for o, n in summary["total"].items())
                                 + f"  (slowest case {_SLOWEST[0]:.1f} s; {path})")

@@ -258,7 +258,8 @@ def _rewrite_toml(path: Path, data: dict, rng: random.Random) -> str:
     flat = [(table, key) for table, key in _toml_leaves(data)]
     lines: dict[str, list[str]] = {}
     for table, key in flat:
-        lines.setdefault(table, []).append(f"{key} = {_toml_value(_get(data, (*table.split('.'), key) if table else (key,)))}")
+        value = _get(data, (*table.split("."), key) if table else (key,))
+        lines.setdefault(table, []).append(f"{key} = {_toml_value(value)}")
     op = rng.randrange(3)
     table, key = rng.choice(flat) if flat else ("", "backend")
     entries = lines.setdefault(table, [])
