@@ -19,7 +19,8 @@ def read_manifest(out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     path = out_dir / MANIFEST
     if not path.is_file():
-        raise DataError(f"'{out_dir}' has no {MANIFEST}", "run `scadeploy compile CKPT -o DIR` first (with --target loihi2-sim to simulate)")
+        raise DataError(f"'{out_dir}' has no {MANIFEST}",
+                        "run `scadeploy compile CKPT -o DIR` first (with --target loihi2-sim to simulate)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
