@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint clean
+.PHONY: setup test fuzz demo bench lint clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: setup
 	$(BIN)/python -m pytest -q -n 2
+
+# The full fuzz set (>= 1,000 checkpoints, 200 model.net, 140 manifest and target files); `make test`
+# runs a fast seeded subset. Counts per outcome are printed and saved in .pytest_cache/d/scadeploy/.
+fuzz: setup
+	SCADEPLOY_FUZZ=full $(BIN)/python -m pytest -q -n 2 tests/fuzz
 
 demo: setup
 	$(BIN)/scadeploy demo --force

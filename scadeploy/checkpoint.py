@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import pickle
+import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -23,12 +24,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scadeploy.errors import CheckpointError, MaskError
+from scadeploy import checkpoint_schema as schema
+from scadeploy.checkpoint_schema import validate_masks as validate_masks  # part of this module's API
+from scadeploy.errors import CheckpointError
 from scadeploy.models import build_model
 
 FORMAT = "scadeploy.checkpoint"
 VERSION = 1
 REQUIRED_KEYS = ("arch", "state_dict", "masks", "timesteps", "input_shape", "num_classes")
+OPTIONAL_KEYS = ("format", "version", "neuron", "meta")
+ALL_KEYS = OPTIONAL_KEYS[:2] + REQUIRED_KEYS + OPTIONAL_KEYS[2:]
 
 
 @dataclass
@@ -98,6 +103,12 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+# Everything torch.load raises on a damaged or hostile file: the zip container, the pickle stream,
+# the storages it names, and the bytes of its strings.
+READ_ERRORS = (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError,
+               TypeError, AttributeError, OverflowError, UnicodeDecodeError, struct.error, MemoryError)
+
+
 def _read(path: Path) -> object:
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist", "check the path")
@@ -108,52 +119,41 @@ def _read(path: Path) -> object:
             f"'{path}' holds pickled Python objects, which scadeploy never loads",
             "save a plain dict of tensors, e.g. with scadeploy.checkpoint.save_checkpoint",
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise CheckpointError(f"'{path}' is not a readable torch file (corrupt or truncated)",
-                              "re-create or re-download it") from exc
+    except READ_ERRORS as exc:
+        raise CheckpointError(f"'{path}' is not a readable torch file (corrupt or truncated: "
+                              f"{type(exc).__name__})", "re-create or re-download it") from exc
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Load and validate a checkpoint; every problem is one CheckpointError or MaskError line."""
+    """Load and validate a checkpoint; every problem is one CheckpointError or MaskError line.
+
+    Every field is checked (see `checkpoint_schema`), and the model is sized on the meta device,
+    before anything is built from the file.
+    """
     path = Path(path)
     raw = _read(path)
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+    if not isinstance(raw, dict) or not isinstance(raw.get("format"), str) or raw["format"] != FORMAT:
         raise CheckpointError(f"'{path}' is not a scadeploy checkpoint (no format '{FORMAT}')",
                               "a bare state_dict needs its model: use scadeploy.compile() from Python")
-    if raw.get("version") != VERSION:
-        raise CheckpointError(f"'{path}' has checkpoint version {raw.get('version')}, this scadeploy reads {VERSION}")
+    if type(raw.get("version")) is not int or raw["version"] != VERSION:
+        raise CheckpointError(f"'{path}' has checkpoint version {schema.show(raw.get('version'))}, "
+                              f"this scadeploy reads {VERSION}")
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise CheckpointError(f"'{path}' lacks the fields {missing}")
-    arch = raw["arch"]
-    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
-        raise CheckpointError(f"'{path}' has a malformed 'arch' (needs a model name)")
+    unknown = sorted(str(k) for k in set(raw) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise CheckpointError(f"'{path}' has unknown fields {unknown[:5]}", f"known fields: {', '.join(ALL_KEYS)}")
+    state_dict = schema.checked_state_dict(raw["state_dict"])
     ckpt = Checkpoint(
-        arch=arch,
-        state_dict=dict(raw["state_dict"]),
-        masks=dict(raw["masks"]),
-        timesteps=int(raw["timesteps"]),
-        input_shape=tuple(int(d) for d in raw["input_shape"]),
-        num_classes=int(raw["num_classes"]),
-        neuron=dict(raw.get("neuron", {})),
-        meta=dict(raw.get("meta", {})),
+        arch=schema.checked_arch(raw["arch"]),
+        state_dict=state_dict,
+        masks=schema.checked_masks(raw["masks"], state_dict),
+        timesteps=schema.checked_int(raw["timesteps"], "timesteps", 1, schema.MAX_TIMESTEPS),
+        input_shape=schema.checked_input_shape(raw["input_shape"]),
+        num_classes=schema.checked_int(raw["num_classes"], "num_classes", 1, schema.MAX_CLASSES),
+        neuron=schema.checked_neuron(raw.get("neuron", {})),
+        meta=schema.checked_meta(raw.get("meta", {})),
     )
-    validate_masks(ckpt.masks, ckpt.state_dict)
+    schema.check_footprint(ckpt.arch, ckpt.state_dict, ckpt.input_shape, ckpt.timesteps, ckpt.num_classes)
     return ckpt
-
-
-def validate_masks(masks: dict[str, torch.Tensor], state_dict: dict[str, torch.Tensor]) -> None:
-    """Each mask names a conv/linear layer and is a 1-D bool tensor over its output channels."""
-    for name, mask in masks.items():
-        weight = state_dict.get(f"{name}.weight")
-        if weight is None:
-            raise MaskError(f"mask '{name}' names no layer with weights",
-                            "masks are keyed by the conv module's name, e.g. 'features.conv1'")
-        if not isinstance(mask, torch.Tensor) or mask.dim() != 1 or mask.numel() != weight.shape[0]:
-            got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise MaskError(f"mask '{name}' has shape {got}, expected ({weight.shape[0]},) for its "
-                            f"{weight.shape[0]} output channels")
-        if mask.dtype != torch.bool:
-            raise MaskError(f"mask '{name}' has dtype {mask.dtype}, expected torch.bool")
-        if not bool(mask.any()):
-            raise MaskError(f"mask '{name}' removes every channel of the layer", "keep at least one channel")

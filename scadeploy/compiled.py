@@ -8,7 +8,6 @@ checked against its recorded sha256), or from `--data` when the user gives other
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from scadeploy.data.samples import FRAMES, SEQUENCE, Samples, load_samples, rand
 from scadeploy.errors import ArtifactError, DataError
 from scadeploy.ir.graph import Encoding, Graph
 from scadeploy.ir.serialize import load_graph
-
-MANIFEST = "manifest.json"
+from scadeploy.manifest import MANIFEST, read_manifest
 
 
 @dataclass(frozen=True)
@@ -88,16 +86,5 @@ def check_fits(samples: Samples, graph: Graph) -> None:
 
 
 def open_compiled(path: str | Path) -> CompiledDir:
-    """Read DIR/manifest.json; every problem is one ArtifactError."""
-    path = Path(path)
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise ArtifactError(f"'{path}' has no {MANIFEST}", "create it with scadeploy compile ... -o DIR")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ArtifactError(f"'{manifest_path}' is not valid JSON ({exc})", "re-run scadeploy compile") from exc
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"'{manifest_path}' holds a {type(manifest).__name__}, not an object",
-                            "re-run scadeploy compile")
-    return CompiledDir(path, manifest)
+    """Read DIR/manifest.json, its fields checked (`manifest.read_manifest`)."""
+    return CompiledDir(Path(path), read_manifest(path))

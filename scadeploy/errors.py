@@ -33,6 +33,10 @@ class UnsupportedError(ScadeployError):
     """A model uses a layer, function or setting a frontend or backend cannot express."""
 
 
+class ShapeError(ScadeployError):
+    """An input shape does not fit the model it is given to (too small, or the wrong channels)."""
+
+
 class TargetError(ScadeployError):
     """A deployment target is unknown, malformed, or the model does not fit it."""
 

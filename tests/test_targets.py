@@ -38,3 +38,51 @@ def test_targets_command_lists_every_target() -> None:
     result = invoke("targets")
     assert result.exit_code == 0
     assert all(name in result.stdout for name in available_targets())
+
+
+def _lava_target(tmp_path, **options) -> str:
+    lines = [f"{key} = {value}" for key, value in options.items()]
+    path = tmp_path / "custom.toml"
+    path.write_text('name = "custom"\nbackend = "lava"\n[lava]\n' + "\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_weight_bits_above_what_lava_synapses_hold_are_refused(tmp_path) -> None:
+    # 10 bits would give weights up to 1022, which lava-dl netx clips to 254 while the emulator
+    # would use them unclipped: the two would silently disagree.
+    with pytest.raises(TargetError, match=r"weight_bits must be an integer in 2\.\.8, got 10") as info:
+        load_target(_lava_target(tmp_path, weight_bits=10))
+    assert "Lava" in info.value.hint
+    assert load_target(_lava_target(tmp_path, weight_bits=8)).options["weight_bits"] == 8
+
+
+@pytest.mark.parametrize(("key", "too_large"), [("bias_bits", 14), ("threshold_bits", 18), ("state_bits", 25),
+                                                 ("input_bits", 24)])
+def test_every_bit_width_is_bounded_by_lava(tmp_path, key: str, too_large: int) -> None:
+    with pytest.raises(TargetError, match=key):
+        load_target(_lava_target(tmp_path, **{key: too_large}))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('backend = "onnx"\nspeed = 3', "unknown keys"),
+    ('backend = "onnx"\n[onnx]\nopset = true', "opset must be an integer"),
+    ('backend = "onnx"\n[onnx]\nalign_channels = 100000', "align_channels"),
+    ('backend = "onnx"\n[onnx]\nparity_tolerance = nan', "parity_tolerance"),
+    ('backend = "onnx"\nname = 3', "name must be a string"),
+    ('backend = "lava"\n[lava.resources]\nchips = 0', "chips must be an integer"),
+])
+def test_fields_are_checked_when_the_file_is_read(tmp_path, text: str, expected: str) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    with pytest.raises(TargetError, match=expected):
+        load_target(str(path))
+
+
+def test_compile_refuses_a_target_lava_cannot_hold(tmp_path) -> None:
+    from support import write_checkpoint
+
+    result = invoke("compile", str(write_checkpoint(tmp_path / "d.pt")), "-o", str(tmp_path / "out"),
+                    "-t", _lava_target(tmp_path, weight_bits=10))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: target 'custom': [lava] weight_bits") and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

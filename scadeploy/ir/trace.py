@@ -16,7 +16,7 @@ import torch.fx
 from spikingjelly.activation_based import functional, neuron
 from torch import nn
 
-from scadeploy.errors import DataError, GraphError, UnsupportedError
+from scadeploy.errors import GraphError, ShapeError, UnsupportedError
 from scadeploy.ir.graph import (
     AddAttrs,
     BatchNormAttrs,
@@ -213,11 +213,7 @@ def trace_model(model: nn.Module, input_shape: Shape, timesteps: int,
     def emit(name: str, op: Op, inputs: tuple[str, ...], attrs: object, params: dict) -> str:
         if name in nodes:
             raise UnsupportedError(f"'{name}' is used more than once; shared layers are not supported")
-        try:
-            shape = tuple(input_shape) if op is Op.INPUT else infer_shape(op, attrs, [nodes[i].shape for i in inputs])
-        except GraphError as exc:  # the given input shape does not fit the model: the user's input, not a bug
-            raise DataError(f"inputs of shape {list(input_shape)} do not fit the model: {exc.message} (at '{name}')",
-                            "check the data or --input-shape against what the model's first layer takes") from exc
+        shape = tuple(input_shape) if op is Op.INPUT else _shape_of(name, op, attrs, [nodes[i].shape for i in inputs])
         nodes[name] = Node(name, op, inputs, attrs, shape, params)
         return name
 
@@ -249,6 +245,19 @@ def trace_model(model: nn.Module, input_shape: Shape, timesteps: int,
             f"supported layers: {', '.join(supported_layers())}; functions: +, torch.flatten(x, 1)",
         )
     return verify(Graph(tuple(nodes.values()), timesteps))
+
+
+def _shape_of(name: str, op: Op, attrs: object, input_shapes: list[Shape]) -> Shape:
+    """The shape rule's answer; a mismatch here comes from the model and its input shape, not from a pass."""
+    try:
+        shape = infer_shape(op, attrs, input_shapes)
+    except GraphError as exc:
+        raise ShapeError(f"the input shape does not fit the model at '{name}': {exc.message}",
+                         "check input_shape (C, H, W) against the model's channels and input size") from exc
+    if any(d < 1 for d in shape):
+        raise ShapeError(f"the input is too small for the model: '{name}' would have shape {shape}",
+                         "use a larger input_size, or a model with fewer pooling stages")
+    return shape
 
 
 def _convert_module(fx_node, module: nn.Module, inputs, nodes, emit) -> str:

@@ -78,7 +78,7 @@ def test_no_masked_channel_is_a_warning(files):
     ({"x": np.full((2, 1, 8, 8), np.nan, np.float32)}, "NaN or infinite"),
     ({"x": np.zeros((3, 1, 8, 8), np.float32), "y": np.arange(2)}, "3 samples but y holds 2 labels"),
     ({"x": np.zeros((3, 1, 8, 8), np.float32), "y": np.zeros(3, np.float32)}, "expected integer class labels"),
-    ({"x": np.zeros((3, 2, 9, 9), np.float32)}, "inputs of shape [2, 9, 9] do not fit the model"),
+    ({"x": np.zeros((3, 2, 9, 9), np.float32)}, "the input shape does not fit the model at 'stem'"),
     ({"y": np.arange(3)}, "holds no 'x'"),
 ])
 def test_bad_data_files(files, arrays, message):

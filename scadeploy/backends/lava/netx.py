@@ -24,7 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from scadeploy.backends.lava.net import Edge, FixedNet, Layer
+from scadeploy.backends.lava.net import INPUT, Edge, FixedNet, Layer
 from scadeploy.errors import DataError, UnsupportedError
 
 FORMAT = "scadeploy.lava"
@@ -143,38 +143,191 @@ def ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:
 
 
 def read_net(path: str | os.PathLike) -> FixedNet:
-    """Read the `/scadeploy` part of a model.net back into a FixedNet."""
+    """Read the `/scadeploy` part of a model.net back into a FixedNet, checked field by field (`check_net`)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"'{path}' does not exist", "compile with --target loihi2-sim first")
     try:
         with h5py.File(path, "r") as f:
             root = f["scadeploy"]
-            if root.attrs.get("format") != FORMAT or int(root.attrs.get("version", 0)) != VERSION:
+            if root.attrs.get("format") != FORMAT or _int(root.attrs.get("version", 0)) != VERSION:
                 raise DataError(f"'{path}' is not a scadeploy Lava network (format {FORMAT} v{VERSION})")
-            layers = tuple(_read_layer(root["layers"][str(i)]) for i in range(len(root["layers"])))
+            count = len(root["layers"])
+            if not 1 <= count <= MAX_LAYERS:
+                raise ValueError(f"{count} layers (1..{MAX_LAYERS} expected)")
+            layers = tuple(_read_layer(root["layers"][str(i)]) for i in range(count))
             a = root.attrs
-            return FixedNet(tuple(int(d) for d in a["input_shape"]), int(a["timesteps"]), float(a["input_scale"]),
-                            int(a["input_max"]), layers, str(a["output"]), float(a["readout_scale"]),
-                            root["readout_bias"][()], bool(a.get("sequence_input", False)))
-    except (OSError, KeyError) as exc:
-        raise DataError(f"'{path}' is not a readable scadeploy Lava network: {exc}",
+            net = FixedNet(_ints(a["input_shape"]), _int(a["timesteps"]), float(a["input_scale"]),
+                           _int(a["input_max"]), layers, _str(a["output"]), float(a["readout_scale"]),
+                           _array(root["readout_bias"], np.float64), bool(_int(a.get("sequence_input", 0))))
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError) as exc:
+        reason = " ".join(str(exc).split())  # h5py and numpy messages may span lines
+        raise DataError(f"'{path}' is not a readable scadeploy Lava network: {reason}",
                         "re-run scadeploy compile with --target loihi2-sim") from exc
+    try:
+        check_net(net)
+    except ValueError as exc:
+        raise DataError(f"'{path}' holds an inconsistent Lava network: {exc}",
+                        "re-run scadeploy compile with --target loihi2-sim") from exc
+    return net
+
+
+# Bounds of what a model.net may hold: Lava's fixed point (8-bit signed weight mantissa, 13-bit bias,
+# 17-bit threshold, 12-bit decays, 6-bit delays) and sizes an emulator run can hold.
+MAX_LAYERS = 4096
+MAX_NEURONS = 1 << 24
+MAX_WEIGHTS = 1 << 28
+MAX_TIMESTEPS = 1024
+LIMITS = {"weight": 256, "bias": (1 << 12) - 1, "vth": 1 << 17, "decay": 4096, "delay": 62, "input": (1 << 23) - 1}
+
+
+def _int(value: object) -> int:
+    array = np.asarray(value)
+    if array.shape not in ((), (1,)) or not np.issubdtype(array.dtype, np.integer) and array.dtype != np.bool_:
+        raise ValueError(f"expected an integer, got {_brief(value)}")
+    return int(array.reshape(()))
+
+
+def _brief(value: object) -> str:
+    """A value on one short line, for error messages."""
+    return " ".join(repr(value).split())[:40]
+
+
+def _ints(value: object) -> tuple[int, ...]:
+    array = np.asarray(value)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"expected a list of integers, got {_brief(value)}")
+    return tuple(int(v) for v in array)
+
+
+def _str(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_brief(value)}")
+    return value
+
+
+def _array(dataset: h5py.Dataset, dtype: type) -> np.ndarray:
+    """A numeric dataset, size-checked before it is read."""
+    if not isinstance(dataset, h5py.Dataset) or dataset.size > MAX_WEIGHTS:
+        raise ValueError(f"'{getattr(dataset, 'name', dataset)}' is not a numeric dataset of at most {MAX_WEIGHTS}")
+    data = np.asarray(dataset[()])
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
+        raise ValueError(f"'{dataset.name}' holds {data.dtype}, expected numbers")
+    if np.issubdtype(dtype, np.integer) and not np.issubdtype(data.dtype, np.integer):
+        raise ValueError(f"'{dataset.name}' holds {data.dtype}, expected integers")
+    return data.astype(dtype)
 
 
 def _read_layer(g: h5py.Group) -> Layer:
     edges = []
-    for j in range(len(g["edges"])):
+    count = len(g["edges"])
+    if not 1 <= count <= MAX_LAYERS:
+        raise ValueError(f"layer '{g.name}' has {count} edges")
+    for j in range(count):
         e = g["edges"][str(j)]
         a = e.attrs
-        conv = bool(a["conv"])
-        edges.append(Edge(str(a["source"]), e["weight"][()].astype(np.int64),
+        conv = bool(_int(a["conv"]))
+        edges.append(Edge(_str(a["source"]), _array(e["weight"], np.int64),
                           _pair(a, "stride", conv), _pair(a, "padding", conv), _pair(a, "dilation", conv),
-                          int(a["groups"]), bool(a["flatten"]), int(a["delay"])))
+                          _int(a["groups"]), bool(_int(a["flatten"])), _int(a["delay"])))
     a = g.attrs
-    return Layer(str(a["name"]), tuple(int(d) for d in a["shape"]), tuple(edges), g["bias"][()].astype(np.int64),
-                 int(a["vth"]), int(a["i_decay"]), int(a["v_decay"]), bool(a["spiking"]), int(a["depth"]))
+    return Layer(_str(a["name"]), _ints(a["shape"]), tuple(edges), _array(g["bias"], np.int64),
+                 _int(a["vth"]), _int(a["i_decay"]), _int(a["v_decay"]), bool(_int(a["spiking"])), _int(a["depth"]))
 
 
 def _pair(attrs, key: str, conv: bool) -> tuple[int, int] | None:
-    return tuple(int(v) for v in attrs[key]) if conv else None
+    if not conv:
+        return None
+    pair = _ints(attrs[key])
+    if len(pair) != 2:
+        raise ValueError(f"{key} must be an (H, W) pair, got {pair}")
+    return pair
+
+
+def _within(value: float, low: float, high: float, what: str) -> None:
+    if not (low <= value <= high):
+        raise ValueError(f"{what} is {value}, outside {low}..{high}")
+
+
+def check_net(net: FixedNet) -> None:
+    """ValueError naming the first field that is out of Lava's range or inconsistent with the others.
+
+    Checked: sizes, every integer against Lava's fixed-point widths, every edge's weight shape against
+    its source and target layers (conv output size included), sources defined before use, depths and
+    delays as `lower` computes them, and the readout.
+    """
+    _within(len(net.input_shape), 1, 3, "the input rank")
+    for d in net.input_shape:
+        _within(d, 1, MAX_NEURONS, "an input dimension")
+    _within(net.timesteps, 1, MAX_TIMESTEPS, "timesteps")
+    _within(net.input_max, 1, LIMITS["input"], "input_max")
+    for what, value in (("input_scale", net.input_scale), ("readout_scale", net.readout_scale)):
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{what} is {value}, expected a positive finite number")
+    if net.readout_bias.ndim != 1 or not np.isfinite(net.readout_bias).all():
+        raise ValueError("readout_bias must be a 1-D array of finite numbers")
+    shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
+    depth = {INPUT: 0}
+    total = 0
+    for layer in net.layers:
+        _check_layer(layer, shapes, depth)
+        total += layer.neurons
+        if total > MAX_NEURONS:
+            raise ValueError(f"the network has more than {MAX_NEURONS} neurons")
+        shapes[layer.name] = layer.shape
+    if net.output != net.layers[-1].name:
+        raise ValueError(f"the output '{net.output}' is not the last layer")
+    if any(not layer.spiking for layer in net.layers[:-1]):
+        raise ValueError("only the output layer may be a non-spiking readout")
+    output = net.layers[-1]
+    if not output.spiking and net.readout_bias.size not in (0, output.shape[0]):
+        raise ValueError(f"readout_bias has {net.readout_bias.size} values for {output.shape[0]} outputs")
+
+
+def _check_layer(layer: Layer, shapes: dict[str, tuple[int, ...]], depth: dict[str, int]) -> None:
+    where = f"layer '{layer.name}'"
+    if layer.name in shapes:
+        raise ValueError(f"{where} is defined twice (or is named '{INPUT}')")
+    if len(layer.shape) not in (1, 3) or min(layer.shape) < 1 or layer.neurons > MAX_NEURONS:
+        raise ValueError(f"{where} has shape {layer.shape}, expected (C, H, W) or (F,) of positive sizes")
+    if layer.bias.shape != (layer.shape[0],) or np.abs(layer.bias).max(initial=0) > LIMITS["bias"]:
+        raise ValueError(f"{where}: bias must be {layer.shape[0]} integers within +-{LIMITS['bias']}")
+    _within(layer.vth, 0, LIMITS["vth"], f"{where}: vth")
+    _within(layer.i_decay, 0, LIMITS["decay"], f"{where}: i_decay")
+    _within(layer.v_decay, 0, LIMITS["decay"], f"{where}: v_decay")
+    if not layer.edges:
+        raise ValueError(f"{where} has no synapses")
+    for edge in layer.edges:
+        if edge.source not in shapes:
+            raise ValueError(f"{where} reads '{edge.source}', which is not defined before it")
+        _check_edge(edge, shapes[edge.source], layer.shape, where)
+    expected = max(depth[e.source] for e in layer.edges) + 1
+    if layer.depth != expected or any(e.delay != expected - depth[e.source] - 1 for e in layer.edges):
+        raise ValueError(f"{where} has depth {layer.depth} and delays {[e.delay for e in layer.edges]}, "
+                         f"inconsistent with its sources (depth {expected})")
+    depth[layer.name] = layer.depth
+
+
+def _check_edge(edge: Edge, source: tuple[int, ...], target: tuple[int, ...], where: str) -> None:
+    w = edge.weight
+    if w.size and np.abs(w).max() > LIMITS["weight"]:
+        raise ValueError(f"{where}: weights beyond Lava's 8-bit synapses (|w| <= {LIMITS['weight']})")
+    _within(edge.delay, 0, LIMITS["delay"], f"{where}: delay")
+    if not edge.is_conv:
+        fan_in = int(np.prod(source))
+        if w.shape != (target[0], fan_in) or len(target) != 1 or edge.flatten != (len(source) == 3):
+            raise ValueError(f"{where}: dense weight {w.shape} does not connect {source} to {target}")
+        return
+    if len(source) != 3 or len(target) != 3 or w.ndim != 4:
+        raise ValueError(f"{where}: conv weight {w.shape} does not connect {source} to {target}")
+    groups = edge.groups
+    if groups < 1 or source[0] % groups or target[0] % groups or w.shape[:2] != (target[0], source[0] // groups):
+        raise ValueError(f"{where}: conv weight {w.shape} with groups {groups} does not connect {source} to {target}")
+    for axis in range(2):
+        if edge.stride[axis] < 1 or edge.dilation[axis] < 1 or edge.padding[axis] < 0:
+            raise ValueError(f"{where}: stride, dilation must be positive and padding non-negative")
+        size = (source[1 + axis] + 2 * edge.padding[axis] - edge.dilation[axis] * (w.shape[2 + axis] - 1) - 1)
+        if size < 0 or size // edge.stride[axis] + 1 != target[1 + axis]:
+            raise ValueError(f"{where}: conv output size does not match the layer shape {target}")

@@ -1,0 +1,48 @@
+"""Fuzzed files of a compiled directory and fuzzed target files.
+
+The directory mutators are generic (`mutate_file` on any file of the directory), so they keep
+working when the directory's contents change: model.net through `simulate --backend emulator`,
+manifest.json through `simulate` and `benchmark`, target TOML files through `compile -t FILE`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fuzz.harness import case_count, case_rng, copy_compiled, record, run_cli
+from fuzz.mutations import mutate_file
+
+from scadeploy.targets import TARGETS_DIR
+
+NET_CASES = case_count(fast=12, full=220)
+MANIFEST_CASES = case_count(fast=6, full=60)
+TARGET_CASES = case_count(fast=8, full=80)
+SIMULATE = ["--backend", "emulator", "--samples", "8", "--json"]
+BENCHMARK = ["-b", "1", "--warmup", "0", "--repeats", "1", "--threads", "1", "-r", "onnx:stripped", "--json"]
+
+
+@pytest.mark.parametrize("case", range(NET_CASES))
+def test_model_net(base: dict, tmp_path: Path, request: pytest.FixtureRequest, case: int) -> None:
+    out = copy_compiled(base, tmp_path / "compiled")
+    what = mutate_file(out / "model.net", case_rng("model.net", case))
+    record(request, "model.net", what, run_cli(["simulate", str(out), *SIMULATE]))
+
+
+@pytest.mark.parametrize("case", range(MANIFEST_CASES))
+def test_manifest(base: dict, tmp_path: Path, request: pytest.FixtureRequest, case: int) -> None:
+    out = copy_compiled(base, tmp_path / "compiled")
+    what = mutate_file(out / "manifest.json", case_rng("manifest", case))
+    argv = ["simulate", str(out), *SIMULATE] if case % 2 else ["benchmark", str(out), *BENCHMARK]
+    record(request, "manifest.json", what, run_cli(argv))
+
+
+@pytest.mark.parametrize("case", range(TARGET_CASES))
+def test_target_file(base: dict, tmp_path: Path, request: pytest.FixtureRequest, case: int) -> None:
+    rng = case_rng("target", case)
+    path = tmp_path / "fuzzed.toml"
+    shutil.copy(TARGETS_DIR / rng.choice(["loihi2-sim.toml", "onnx-cpu.toml"]), path)
+    what = mutate_file(path, rng)
+    out = tmp_path / "out"
+    record(request, "target file", what, run_cli(["compile", str(base["path"]), "-o", str(out), "-t", str(path)], out))
