@@ -60,14 +60,18 @@ def summarize(runner: str, batch_size: int, seconds: list[float]) -> Timing:
 
 
 def time_runners(runners: Mapping[str, Runner], x: np.ndarray, warmup: int = 3, repeats: int = 20,
-                 progress: bool = True) -> dict[str, Timing]:
-    """Prepare, warm up, then time every runner `repeats` times, interleaved, on the batch `x`."""
-    batch = int(x.shape[0])
+                 progress: bool = True, batch_axis: int = 0) -> dict[str, Timing]:
+    """Prepare, warm up, then time every runner `repeats` times, interleaved, on the batch `x`.
+
+    `batch_axis` is 1 for sequence inputs `[T, N, ...]`. Progress shows on terminals only.
+    """
+    batch = int(x.shape[batch_axis])
     for runner in runners.values():
         runner.prepare(batch)
     seconds: dict[str, list[float]] = {name: [] for name in runners}
     total = (warmup + repeats) * len(runners)
-    with tqdm(total=total, desc=f"batch {batch}", unit="run", disable=not progress, leave=False) as bar:
+    with tqdm(total=total, desc=f"batch {batch}", unit="run", disable=None if progress else True,
+              leave=False) as bar:
         for i in range(warmup + repeats):
             for name, runner in runners.items():
                 start = time.perf_counter()
@@ -205,7 +209,8 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
             expected = run_graph(variants[name.split(":")[1]].graph, torch.from_numpy(x)).logits.numpy()
             diff = float(np.abs(runner.run(x) - expected).max())
             agreement[name] = max(agreement.get(name, 0.0), diff)
-        timings.extend(time_runners(built, x, warmup, repeats, progress).values())
+        sequence = variants[STRIPPED].graph.input.attrs.encoding is Encoding.SEQUENCE
+        timings.extend(time_runners(built, x, warmup, repeats, progress, batch_axis=int(sequence)).values())
     settings = {"threads": options.intra_op_num_threads, "provider": options.provider, "device": device,
                 "graph_optimization_level": options.graph_optimization_level,
                 "intra_op_allow_spinning": options.allow_spinning, "inter_op_num_threads": 1,

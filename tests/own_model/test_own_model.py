@@ -153,6 +153,12 @@ def test_event_input_compiles_to_both_targets(event_model):
     report = json.loads(result.stdout)
     first = report["synops_per_sample"]["if1"]
     assert first["macs"] == 0 and first["acs"] > 0  # binary events are accumulates, not multiplies
+    result = invoke("benchmark", str(out), "-b", "3", "--warmup", "0", "--repeats", "1", "--threads", "1",
+                    "-r", "onnx:stripped", "-r", "onnx-step", "-r", "spikingjelly:masked", "--json")
+    assert result.exit_code == 0, result.output
+    bench = json.loads(result.stdout)
+    assert {t["batch_size"] for t in bench["timings"]} == {3}
+    assert max(bench["agreement"].values()) <= 1e-4, bench["agreement"]
 
 
 @pytest.mark.lava
