@@ -109,9 +109,10 @@ READ_ERRORS = (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, 
                TypeError, AttributeError, OverflowError, UnicodeDecodeError, struct.error, MemoryError)
 
 
-def _read(path: Path) -> object:
+def read_torch_file(path: Path, what: str = "checkpoint") -> object:
+    """`torch.load(weights_only=True)` with every failure turned into one CheckpointError line."""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist", "check the path")
+        raise CheckpointError(f"{what} '{path}' does not exist", "check the path")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -131,7 +132,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     before anything is built from the file.
     """
     path = Path(path)
-    raw = _read(path)
+    raw = read_torch_file(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("format"), str) or raw["format"] != FORMAT:
         raise CheckpointError(f"'{path}' is not a scadeploy checkpoint (no format '{FORMAT}')",
                               "a bare state_dict needs its model: use scadeploy.compile() from Python")

@@ -308,7 +308,7 @@ def compile_user_model(weights: str | Path, model_spec: str, out_dir: str | Path
     if timesteps is None:
         timesteps = samples.x.shape[0] if samples.layout != FRAMES else 4
     model = load_weights(build_user_model(model_spec), weights)
-    given = None if masks == "auto" else load_masks(masks)
+    given = None if masks == "auto" else load_masks(masks, model)
     result = compile_model(model, given, samples.take(PARITY_SAMPLES).x, timesteps, encoding_of(samples))
     source = {"kind": "state_dict", "path": str(weights.resolve()), "sha256": sha256_of(weights),
               "model": model_spec, "masks": masks}

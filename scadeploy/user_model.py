@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import pickle
 import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from scadeploy.checkpoint import read_torch_file
+from scadeploy.checkpoint_schema import checked_state_dict, validate_masks
 from scadeploy.errors import CheckpointError, MaskError, ModelError
 
 
@@ -71,65 +73,41 @@ def build_user_model(spec: str) -> nn.Module:
     return model
 
 
-def _load_torch_dict(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise CheckpointError(f"{what} file '{path}' does not exist", "check the path")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"'{path}' holds pickled Python objects, which scadeploy never loads",
-                              "save a plain state_dict: torch.save(model.state_dict(), path)") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, OverflowError, KeyError,
-            UnicodeDecodeError) as exc:
-        raise CheckpointError(f"'{path}' is not a readable torch file (corrupt or truncated)") from exc
+def _load_dict(path: Path, what: str) -> dict:
+    raw = read_torch_file(path, what)
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
         raise CheckpointError(f"'{path}' holds a {type(raw).__name__}, not a dict keyed by names",
-                              f"save the {what} as a dict: torch.save(model.state_dict(), path)")
+                              f"save the {what} as a dict, e.g. torch.save(model.state_dict(), path)")
     return raw
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a plain state_dict (weights_only) into `model`, strictly; the model comes back in eval mode."""
     path = Path(path)
-    state = _load_torch_dict(path, "weights")
-    if "state_dict" in state and "format" in state:
+    raw = _load_dict(path, "weights")
+    if raw.get("format") == "scadeploy.checkpoint":
         raise CheckpointError(f"'{path}' is a scadeploy checkpoint, not a plain state_dict",
                               "compile it without --model")
-    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"'{path}': entries {bad[:3]} are not tensors", "save model.state_dict()")
-    nonfinite = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if nonfinite:
-        raise CheckpointError(f"'{path}': tensors {nonfinite[:3]} hold NaN or infinite values")
+    state = checked_state_dict(raw)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:3])
+        detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
         raise CheckpointError(f"the weights in '{path}' do not fit the model: {detail[:300]}",
                               "save model.state_dict() of the same architecture the factory builds") from exc
     return model.eval()
 
 
-def load_masks(path: str | Path) -> dict[str, torch.Tensor]:
-    """A masks file: a dict (torch weights_only or .npz) of layer name -> 0/1 or bool vector, True = kept."""
+def load_masks(path: str | Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    """A masks file (torch weights_only or .npz): layer name -> 0/1 or bool vector, True = kept; checked
+    against the model's layers like a checkpoint's masks."""
     path = Path(path)
     if path.suffix == ".npz":
-        import numpy as np
-
         try:
             with np.load(path, allow_pickle=False) as archive:
                 raw = {k: torch.from_numpy(archive[k]) for k in archive.files}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise MaskError(f"'{path}' is not a readable .npz masks file ({exc})") from exc
     else:
-        raw = _load_torch_dict(path, "masks")
-    masks = {}
-    for name, mask in raw.items():
-        if not isinstance(mask, torch.Tensor) or mask.dim() != 1:
-            raise MaskError(f"mask '{name}' in '{path}' must be a 1-D vector over output channels")
-        if not bool(((mask == 0) | (mask == 1)).all()):
-            raise MaskError(f"mask '{name}' in '{path}' holds values other than 0 and 1",
-                            "use booleans (True = channel kept)")
-        masks[name] = mask.to(torch.bool)
-    return masks
+        raw = _load_dict(path, "masks")
+    return validate_masks(raw, model.state_dict())

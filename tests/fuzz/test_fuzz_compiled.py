@@ -2,7 +2,8 @@
 
 The directory mutators are generic (`mutate_file` on any file of the directory), so they keep
 working when the directory's contents change: model.net through `simulate --backend emulator`,
-manifest.json through `simulate` and `benchmark`, target TOML files through `compile -t FILE`.
+manifest.json through `simulate` and `benchmark`, the serialized graphs (JSON and safetensors)
+through `inspect`, `benchmark` and `simulate`, target TOML files through `compile -t FILE`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from scadeploy.targets import TARGETS_DIR
 NET_CASES = case_count(fast=12, full=220)
 MANIFEST_CASES = case_count(fast=6, full=60)
 TARGET_CASES = case_count(fast=8, full=80)
+GRAPH_CASES = case_count(fast=8, full=120)
+GRAPH_FILES = ("stripped.graph.json", "stripped.safetensors", "masked.graph.json", "masked.safetensors")
 SIMULATE = ["--backend", "emulator", "--samples", "8", "--json"]
 BENCHMARK = ["-b", "1", "--warmup", "0", "--repeats", "1", "--threads", "1", "-r", "onnx:stripped", "--json"]
 
@@ -46,3 +49,14 @@ def test_target_file(base: dict, tmp_path: Path, request: pytest.FixtureRequest,
     what = mutate_file(path, rng)
     out = tmp_path / "out"
     record(request, "target file", what, run_cli(["compile", str(base["path"]), "-o", str(out), "-t", str(path)], out))
+
+
+@pytest.mark.parametrize("case", range(GRAPH_CASES))
+def test_graph_files(base: dict, tmp_path: Path, request: pytest.FixtureRequest, case: int) -> None:
+    out = copy_compiled(base, tmp_path / "compiled")
+    rng = case_rng("graph", case)
+    name = GRAPH_FILES[case % len(GRAPH_FILES)]
+    what = mutate_file(out / name, rng)
+    command = (["inspect", str(out), "--json"], ["benchmark", str(out), *BENCHMARK, "-r", "onnx:masked"],
+               ["simulate", str(out), *SIMULATE])[case % 3]
+    record(request, name, what, run_cli(command))

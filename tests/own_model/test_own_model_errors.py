@@ -110,3 +110,19 @@ def test_tampered_or_truncated_graph_files(files, tmp_path):
     assert "is malformed" in _error(invoke("benchmark", str(out), "-b", "1"))
     (out / "stripped.graph.json").write_text("{not json")
     assert "is not valid JSON" in _error(invoke("inspect", str(out)))
+
+
+def test_masks_file_of_0_1_numbers_is_used_and_a_wrong_one_refused(files, tmp_path):
+    masks = {"stem": torch.tensor([1, 0] * 4), "block.conv1": torch.ones(16, dtype=torch.int64)}
+    torch.save(masks, tmp_path / "masks.pt")
+    out = tmp_path / "D"
+    result = invoke("compile", str(files / "w.pt"), "--model", f"{files}/nets_for_errors.py:build",
+                    "--data", str(files / "d.npz"), "--masks", str(tmp_path / "masks.pt"), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["masks"] == "given"
+    assert {row["layer"]: row["masked"] for row in manifest["layers"]}["stem"] == 4
+    torch.save({"nope": torch.ones(3)}, tmp_path / "bad.pt")
+    result = invoke("compile", str(files / "w.pt"), "--model", f"{files}/nets_for_errors.py:build",
+                    "--data", str(files / "d.npz"), "--masks", str(tmp_path / "bad.pt"), "-o", str(tmp_path / "E"))
+    assert "mask 'nope' names no layer" in _error(result) and not (tmp_path / "E").exists()
