@@ -52,3 +52,27 @@ def test_unsupported_function_is_named() -> None:
 
     with pytest.raises(UnsupportedError, match="function 'sigmoid'"):
         trace_model(Net(), (1, 8, 8), 4)
+
+
+def test_layers_called_with_keywords_trace() -> None:
+    """spikingjelly layers accept `self.fc(input=x)`; the tracer follows keyword inputs too."""
+
+    class KeywordNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = layer.Conv2d(1, 4, 3, padding=1, step_mode="m")
+            self.sn = make_neuron("if")
+            self.flat = layer.Flatten(step_mode="m")
+            self.fc = layer.Linear(4 * 8 * 8, 3, step_mode="m")
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(input=self.flat(self.sn(self.conv(x=x))))
+
+    model = KeywordNet().eval()
+    graph = trace_model(model, (1, 8, 8), timesteps=2)
+    assert [n.op for n in graph.nodes] == [Op.INPUT, Op.CONV2D, Op.NEURON, Op.FLATTEN, Op.LINEAR, Op.OUTPUT]
+    x = torch.rand(3, 1, 8, 8) * 3
+    functional.reset_net(model)
+    with torch.no_grad():
+        eager = model(encode_direct(x, 2)).mean(0)
+    assert torch.allclose(run_graph(graph, x).logits, eager, atol=1e-6)
