@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch torchvision
 	$(PIP) -e ".[dev,lava]"
-	$(PIP) --no-deps --ignore-requires-python spikingjelly lava-nc lava-dl
+	$(PIP) --no-deps --ignore-requires-python spikingjelly lava-nc lava-dl nir nirtorch snntorch
 	touch $(STAMP)
 
 test: setup

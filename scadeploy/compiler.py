@@ -41,7 +41,8 @@ from scadeploy.targets import Target, load_target
 log = logging.getLogger(__name__)
 
 # Backends are imported only when a target needs them (Lava changes process-wide settings at import).
-BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx.export", "lava": "scadeploy.backends.lava.export"}
+BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx.export", "lava": "scadeploy.backends.lava.export",
+                   "nir": "scadeploy.backends.nir.export"}
 PARITY_SAMPLES = 16
 GRAPH_FILES = {"stripped": "stripped", "masked": "masked"}  # manifest key -> file stem in DIR
 INPUTS_FILE = "inputs.npz"  # the parity inputs, kept in DIR when they came from Python
@@ -109,6 +110,13 @@ def compile_model(model: nn.Module, masks: dict[str, torch.Tensor] | None, examp
             f"{fidelity.spikes_compared:,} spikes differ{where}; max |logit diff| {fidelity.max_logit_diff:.3g} "
             "in float64)", "the model's forward() does something the tracer cannot see (state, hooks or "
             "custom neuron code); use the layers listed by `scadeploy compile --help`")
+    result = compile_graph(masked, masks, example_input)
+    result.fidelity = fidelity
+    return result
+
+
+def compile_graph(masked: Graph, masks: dict[str, torch.Tensor] | None, example_input: torch.Tensor) -> CompileResult:
+    """Strip a graph's silent masked channels (masks None: inferred) and measure masked-vs-stripped parity."""
     warnings = []
     inferred = masks is None
     if inferred:
@@ -118,7 +126,7 @@ def compile_model(model: nn.Module, masks: dict[str, torch.Tensor] | None, examp
                             "beta); the model is compiled unstripped")
     stripped, report = strip_channels(masked, masks)
     parity = compare_stripped(masked, stripped, report.kept_index, example_input)
-    return CompileResult(masked, stripped, report, parity, example_input, fidelity, inferred, warnings)
+    return CompileResult(masked, stripped, report, parity, example_input, None, inferred, warnings)
 
 
 def stripped_checkpoint(ckpt: Checkpoint, stripped: Graph, source_sha256: str) -> Checkpoint:
@@ -314,3 +322,37 @@ def compile_user_model(weights: str | Path, model_spec: str, out_dir: str | Path
               "model": model_spec, "masks": masks}
     manifest = write_artifacts(result, out_dir, target_names, force, source, None, _data_section(samples))
     return result, manifest
+
+
+def compile_nir(path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (), force: bool = False,
+                data: str | None = None, data_dir: str | None = None,
+                timesteps: int | None = None) -> tuple[CompileResult, dict]:
+    """`scadeploy compile model.nir`: a NIR graph from another framework, masks read off its zeroed channels.
+
+    The graph read from the file is checked against spikingjelly's own NIR importer on the inputs
+    (every neuron's spikes), recorded as the source parity, like the trace check of a torch model.
+    """
+    from scadeploy.backends.nir.importer import nir_input_shape, nir_to_graph, read_nir
+    from scadeploy.backends.nir.peers import spikingjelly_parity
+
+    path, out_dir = Path(path), Path(out_dir)
+    _check_output(out_dir, target_names, force)
+    nir_graph = read_nir(path)
+    samples = user_samples(data, data_dir, nir_input_shape(nir_graph), timesteps)
+    if timesteps is None:
+        timesteps = samples.x.shape[0] if samples.layout != FRAMES else 4
+    masked, dt = nir_to_graph(nir_graph, timesteps, encoding_of(samples))
+    x = samples.take(PARITY_SAMPLES).x
+    result = compile_graph(masked, None, x)
+    source = {"kind": "nir", "path": str(path.resolve()), "sha256": sha256_of(path), "dt": dt,
+              "nir_vs_spikingjelly": _peer_check(lambda: spikingjelly_parity(path, masked, x, dt))}
+    manifest = write_artifacts(result, out_dir, target_names, force, source, None, _data_section(samples))
+    return result, manifest
+
+
+def _peer_check(check) -> dict:
+    """A peer's verdict, or why it could not give one (a peer may not read every graph scadeploy reads)."""
+    try:
+        return check()
+    except (ValueError, NotImplementedError, RuntimeError, ScadeployError) as exc:
+        return {"skipped": f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}

@@ -23,7 +23,7 @@ from pathlib import Path
 from scadeploy.errors import TargetError
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
-KNOWN_BACKENDS = ("onnx", "lava")
+KNOWN_BACKENDS = ("onnx", "lava", "nir")
 TOP_LEVEL_KEYS = ("name", "backend", "description")
 
 # Bit widths Lava's fixed-point Loihi 2 models hold, as (low, high). The highs come from Lava itself:
@@ -79,6 +79,11 @@ def _tolerance(value: object) -> str | None:
     return None if ok else f"must be a positive finite number (at most 1000), got {value!r}"
 
 
+def _time_step(value: object) -> str | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 < value <= 1
+    return None if ok else f"must be a time step in seconds in (0, 1], got {value!r}"
+
+
 def _resources(value: object) -> str | None:
     if not isinstance(value, dict):
         return f"must be a table, got {value!r}"
@@ -107,6 +112,10 @@ OPTION_RULES: dict[str, dict[str, Rule]] = {
         **{key: _integer(low, high) for key, (low, high) in LAVA_BITS.items()},
         "parity_samples": _integer(1, 100_000),
         "resources": _resources,
+    },
+    "nir": {
+        "dt": _time_step,
+        "parity_samples": _integer(1, 4096),
     },
 }
 

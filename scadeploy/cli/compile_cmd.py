@@ -23,7 +23,7 @@ def parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 @click.command("compile")
-@click.argument("checkpoint", metavar="CHECKPOINT|WEIGHTS", type=click.Path(dir_okay=False))
+@click.argument("checkpoint", metavar="CHECKPOINT|WEIGHTS|NIR", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory to create (written atomically).")
 @click.option("-t", "--target", "targets", multiple=True, metavar="NAME",
@@ -51,8 +51,9 @@ def command(checkpoint: str, out_dir: str, targets: tuple[str, ...], model_spec:
             force: bool, as_json: bool) -> None:
     """Strip the masked channels of a model and write DIR: manifest, graphs and each target's files.
 
-    CHECKPOINT is a scadeploy checkpoint (from `scadeploy train`), or, with --model, WEIGHTS is a
-    plain state_dict of your own spikingjelly model. A masked channel is removed only when it
+    CHECKPOINT is a scadeploy checkpoint (from `scadeploy train`); or, with --model, WEIGHTS is a
+    plain state_dict of your own spikingjelly model; or a NIR graph file (`.nir`) from any framework,
+    whose all-zero output channels are the masks. A masked channel is removed only when it
     provably never spikes; the traced graph is checked against your model, and the stripped model
     against the masked one, on real inputs; the agreement is recorded in DIR/manifest.json. DIR is
     self-contained: inspect, benchmark and simulate need nothing else, not your code.
@@ -62,10 +63,16 @@ def command(checkpoint: str, out_dir: str, targets: tuple[str, ...], model_spec:
       scadeploy compile digits.pt -o out --target onnx-cpu --target loihi2-sim
       scadeploy compile weights.pt --model mynets.dvs:build --data events.npz -o out -t onnx-cpu
       scadeploy compile weights.pt --model nets/my_net.py:build --input-shape 2,34,34 -T 8 -o out
+      scadeploy compile exported.nir -T 4 --data digits -o out -t onnx-cpu -t loihi2-sim -t nir
     """
-    from scadeploy.compiler import compile_checkpoint, compile_user_model
+    from scadeploy.compiler import compile_checkpoint, compile_nir, compile_user_model
 
-    if model_spec is None:
+    if checkpoint.endswith(".nir"):
+        if model_spec is not None or input_shape is not None or masks != "auto":
+            raise click.UsageError("a NIR file carries its model, input shape and zeroed channels: drop --model, "
+                                   "--input-shape and --masks")
+        result, manifest = compile_nir(checkpoint, out_dir, targets, force, data, data_dir, timesteps)
+    elif model_spec is None:
         if timesteps is not None or input_shape is not None or masks != "auto":
             raise click.UsageError("-T, --input-shape and --masks apply to --model; a checkpoint carries them")
         result, manifest = compile_checkpoint(checkpoint, out_dir, targets, force, data, data_dir)
@@ -87,6 +94,9 @@ def _print(result, manifest: dict, out_dir: str) -> None:
         masked = {row["layer"]: row["masked"] for row in manifest["layers"] if row["masked"]}
         listed = ", ".join(f"{k} {v}" for k, v in masked.items()) or "none"
         out.print(f"masks inferred from zeroed weights: {listed}")
+    peer = (manifest.get("source") or {}).get("nir_vs_spikingjelly")
+    if peer is not None:
+        out.print(f"the NIR file read by scadeploy vs spikingjelly's NIR importer: {_peer_line(peer)}")
     f = result.fidelity
     if f is not None:
         out.print(f"traced graph vs your model on {f.samples} inputs: [green]agrees[/] ({f.spike_mismatches} of "
@@ -122,4 +132,15 @@ def target_summary(section: dict) -> str:
                 f"{measured.get('spikes_compared', '?')} spikes differ from the integer graph, "
                 f"class agreement with float {vs_float.get('class_agreement', 0):.0%}, {cores} neuro cores "
                 "(planning estimate)")
+    if section.get("backend") == "nir":
+        return f"dt {section.get('dt')} s; spikingjelly's NIR importer vs torch reference: " + _peer_line(parity)
     return ""
+
+
+def _peer_line(parity: dict) -> str:
+    if "skipped" in parity:
+        return f"not checked ({parity['skipped']})"
+    verdict = "[green]spike-exact[/]" if parity.get("spike_mismatches") == 0 else "[red]MISMATCH[/]"
+    return (f"{verdict} ({parity.get('spike_mismatches')} of {parity.get('spikes_compared', 0):,} spikes at "
+            f"{parity.get('neuron_layers_compared')} neuron layers differ, max |logit diff| "
+            f"{parity.get('max_logit_diff', float('nan')):.2g})")

@@ -1,0 +1,159 @@
+"""The `nir` target: IR -> `model.nir`, with parity measured through spikingjelly's own NIR importer.
+
+Mapping (discrete time step dt, recorded in the graph's metadata and the manifest; the mapping is
+spikingjelly's, so its importer reads back exactly our equations):
+- conv2d -> Conv2d (zero bias when the conv has none); linear -> Affine (with bias) or Linear;
+- IF -> IF(r = 1/dt, v_threshold, v_reset): Euler's v += dt * r * x is v + x;
+- LIF -> LIF(tau = tau * dt, r = 1 if decay_input else tau, v_leak = v_reset, v_threshold, v_reset);
+- avgpool -> AvgPool2d (zero padding counted, as in PyTorch); flatten -> Flatten (CHW, batch excluded);
+- add -> fan-in: every source of the sum gets an edge into the reader, and NIR sums incoming edges;
+- the time mean and max pooling go through `rewrites.py` first (exact); soft reset is refused.
+The input node takes one frame per step (a direct-encoded frame is fed at every step); the output
+is per step, and the logits are its mean over the T steps (`metadata["readout"]`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scadeploy import __version__
+from scadeploy.errors import UnsupportedError
+from scadeploy.ir.graph import Graph, NeuronKind, Node, Op
+from scadeploy.targets import Target
+
+NIR_FILE = "model.nir"
+DEFAULT_DT = 1e-4  # what spikingjelly, snnTorch and Norse default to
+
+
+def import_nir():
+    """The `nir` package, or one clear error saying how to install it."""
+    try:
+        import nir
+    except ImportError as exc:
+        raise UnsupportedError("the NIR target needs the 'nir' package",
+                               "run make setup, or pip install --no-deps nir==1.0.8 nirtorch==2.6") from exc
+    return nir
+
+
+def parse_options(target: Target) -> tuple[float, int]:
+    """(dt, parity samples); `targets.py` checked their types and ranges when the file was read."""
+    return float(target.options.get("dt", DEFAULT_DT)), int(target.options.get("parity_samples", 16))
+
+
+def nir_name(name: str) -> str:
+    """A node name every importer accepts as a module name (nirtorch uses them as attributes)."""
+    return re.sub(r"\W", "_", name)
+
+
+def lowering_problems(graph: Graph) -> list[str]:
+    from scadeploy.backends.nir.rewrites import rewrite_problems
+
+    problems = rewrite_problems(graph)
+    problems += [f"'{n.name}' is not folded into a conv/linear (NIR has no batch norm)"
+                 for n in graph.of_op(Op.BATCHNORM)]
+    for add in graph.of_op(Op.ADD):
+        if len(set(_sources(graph, add.name))) != len(_sources(graph, add.name)):
+            problems.append(f"'{add.name}' adds a value to itself (NIR fan-in edges cannot repeat)")
+    names = [nir_name(n.name) for n in graph.nodes]
+    if len(set(names)) != len(names):
+        problems.append("two node names differ only in punctuation, which NIR names cannot keep apart")
+    return problems
+
+
+def check_supported(graph: Graph, target: Target) -> None:
+    parse_options(target)
+    import_nir()
+    problems = lowering_problems(graph)
+    if problems:
+        raise UnsupportedError("the NIR backend cannot express the model: " + "; ".join(problems),
+                               "supported: conv, linear, IF/LIF with hard reset, average pooling, max pooling of "
+                               "spikes, flatten, residual adds, a time mean before linear layers")
+
+
+def _sources(graph: Graph, name: str) -> list[str]:
+    """The non-add nodes a value is the sum of (an add's inputs, recursively)."""
+    node = graph[name]
+    if node.op is not Op.ADD:
+        return [name]
+    return [s for i in node.inputs for s in _sources(graph, i)]
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float32).numpy().copy()
+
+
+def _full(node: Node, value: float) -> np.ndarray:
+    return np.full(node.shape, value, dtype=np.float32)
+
+
+def _node(nir, node: Node, graph: Graph, dt: float):
+    a = node.attrs
+    p = node.params
+    if node.op is Op.INPUT:
+        return nir.Input(input_type={"input": np.array(node.shape)})
+    if node.op is Op.OUTPUT:
+        return nir.Output(output_type={"output": np.array(node.shape)})
+    if node.op is Op.CONV2D:
+        bias = _array(p["bias"]) if "bias" in p else np.zeros(a.out_channels, dtype=np.float32)
+        return nir.Conv2d(input_shape=tuple(graph[node.inputs[0]].shape[1:]), weight=_array(p["weight"]),
+                          stride=a.stride, padding=a.padding, dilation=a.dilation, groups=a.groups, bias=bias)
+    if node.op is Op.LINEAR:
+        if "bias" in p:
+            return nir.Affine(weight=_array(p["weight"]), bias=_array(p["bias"]))
+        return nir.Linear(weight=_array(p["weight"]))
+    if node.op is Op.AVGPOOL:
+        return nir.AvgPool2d(kernel_size=np.array(a.kernel_size), stride=np.array(a.stride),
+                             padding=np.array(a.padding))
+    if node.op is Op.FLATTEN:
+        return nir.Flatten(input_type={"input": np.array(graph[node.inputs[0]].shape)}, start_dim=0, end_dim=-1)
+    if node.op is Op.NEURON and a.kind is NeuronKind.IF:
+        return nir.IF(r=_full(node, 1.0 / dt), v_threshold=_full(node, a.v_threshold), v_reset=_full(node, a.v_reset))
+    if node.op is Op.NEURON:
+        return nir.LIF(tau=_full(node, a.tau * dt), r=_full(node, 1.0 if a.decay_input else a.tau),
+                       v_leak=_full(node, a.v_reset), v_threshold=_full(node, a.v_threshold),
+                       v_reset=_full(node, a.v_reset))
+    raise UnsupportedError(f"'{node.name}' ({node.op.value}) has no NIR node")  # ruled out by lowering_problems
+
+
+def to_nir(graph: Graph, dt: float = DEFAULT_DT):
+    """The NIR graph of a BN-folded IR graph (see the module docstring)."""
+    from scadeploy.backends.nir.rewrites import rewrite_for_nir
+
+    nir = import_nir()
+    problems = lowering_problems(graph)
+    if problems:
+        raise UnsupportedError("the NIR backend cannot express the model: " + "; ".join(problems))
+    graph = rewrite_for_nir(graph)
+    nodes, edges = {}, []
+    for node in graph.nodes:
+        if node.op is Op.ADD:
+            continue  # an add is its readers' fan-in
+        nodes[nir_name(node.name)] = _node(nir, node, graph, dt)
+        for source in node.inputs:
+            edges += [(nir_name(s), nir_name(node.name)) for s in _sources(graph, source)]
+    metadata = {"producer": f"scadeploy {__version__}", "dt": dt, "timesteps": graph.timesteps,
+                "encoding": graph.input.attrs.encoding.value,
+                "readout": "logits are the mean over the T steps of the per-step output"}
+    return nir.NIRGraph(nodes, edges, metadata=metadata)
+
+
+def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Tensor) -> dict:
+    """Write `model.nir`; return the manifest section with the parity spikingjelly's importer measures."""
+    from scadeploy.backends.nir.peers import spikingjelly_parity
+
+    check_supported(graph, target)
+    dt, parity_samples = parse_options(target)
+    nir_graph = to_nir(graph, dt)
+    path = Path(out_dir) / NIR_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    import_nir().write(tmp, nir_graph)
+    tmp.replace(path)
+    direct = graph.input.attrs.encoding.value == "direct"
+    x = samples[:parity_samples] if direct else samples[:, :parity_samples]
+    return {"files": [NIR_FILE], "dt": dt, "timesteps": graph.timesteps, "nodes": len(nir_graph.nodes),
+            "edges": len(nir_graph.edges), "readout": nir_graph.metadata["readout"],
+            "parity": spikingjelly_parity(path, graph, x, dt)}

@@ -1,0 +1,82 @@
+"""Exact IR rewrites into what NIR can express: no time mean in the graph, no max pooling.
+
+Requires: a verified, BN-folded graph.
+Ensures: no `mean_over_time` and no `maxpool` node is left, and the graph computes exactly what it
+computed before (the same spikes at every named neuron, the same logits):
+- time mean: NIR has none (a readout's outputs are averaged outside the graph). A mean followed only
+  by flatten/linear layers moves to the output, which every executor averages over time: a linear
+  map commutes with the mean, bias included, so mean_t(W x_t + b) == W mean_t(x_t) + b.
+- max pooling of binary spikes is an OR: a conv with identity kernels (channel c reads only channel
+  c, weight 1 everywhere in the window, same stride and padding; ungrouped, so every NIR importer
+  takes it) feeding an IF neuron with threshold 1 and reset 0. Its input is 0/1 and never negative,
+  so v is 0 before every step and the neuron fires iff a spike is in the window. The neuron keeps
+  the pool's name; its conv is `<pool>.or`.
+`rewrite_problems` lists what cannot be rewritten.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scadeploy.errors import UnsupportedError
+from scadeploy.ir.graph import Conv2dAttrs, Graph, NeuronAttrs, NeuronKind, Node, Op
+from scadeploy.ir.verify import verify
+
+LINEAR_TAIL = (Op.LINEAR, Op.FLATTEN, Op.OUTPUT)
+
+
+def rewrite_problems(graph: Graph) -> list[str]:
+    """Every node these rewrites cannot express in NIR, with the reason."""
+    problems = []
+    for node in graph.of_op(Op.MAXPOOL):
+        if graph[node.inputs[0]].op not in (Op.NEURON, Op.MAXPOOL):
+            problems.append(f"max pooling '{node.name}' reads analog values, not spikes (NIR has no max "
+                            "pooling; only an OR of spikes is exact)")
+    for node in graph.of_op(Op.MEAN_OVER_TIME):
+        tail = _downstream(graph, node.name)
+        if any(n.op not in LINEAR_TAIL for n in tail):
+            problems.append(f"the time mean '{node.name}' is followed by "
+                            f"{sorted({n.op.value for n in tail} - {o.value for o in LINEAR_TAIL})}, so it cannot "
+                            "move to the output (NIR has no time mean)")
+    problems += [f"'{n.name}' has soft reset (NIR neurons reset to a value)"
+                 for n in graph.of_op(Op.NEURON) if n.attrs.v_reset is None]
+    return problems
+
+
+def _downstream(graph: Graph, name: str) -> list[Node]:
+    seen, stack = {}, [name]
+    while stack:
+        for consumer in graph.consumers(stack.pop()):
+            if consumer.name not in seen:
+                seen[consumer.name] = consumer
+                stack.append(consumer.name)
+    return list(seen.values())
+
+
+def rewrite_for_nir(graph: Graph) -> Graph:
+    """Apply the rewrites of the module docstring; raise UnsupportedError listing what cannot be."""
+    problems = rewrite_problems(graph)
+    if problems:
+        raise UnsupportedError("the model cannot be written as NIR: " + "; ".join(problems))
+    alias: dict[str, str] = {}
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        node = node.with_(inputs=tuple(alias.get(i, i) for i in node.inputs))
+        if node.op is Op.MEAN_OVER_TIME:
+            alias[node.name] = node.inputs[0]
+        elif node.op is Op.MAXPOOL:
+            nodes += _or_layer(node, graph[node.inputs[0]].shape)
+        else:
+            nodes.append(node)
+    return verify(graph.with_nodes(nodes))
+
+
+def _or_layer(pool: Node, in_shape: tuple[int, ...]) -> list[Node]:
+    c = in_shape[0]
+    a = pool.attrs
+    weight = torch.zeros(c, c, *a.kernel_size)
+    weight[torch.arange(c), torch.arange(c)] = 1.0
+    conv = Node(f"{pool.name}.or", Op.CONV2D, pool.inputs,
+                Conv2dAttrs(c, c, a.kernel_size, a.stride, a.padding), pool.shape, {"weight": weight})
+    neuron = Node(pool.name, Op.NEURON, (conv.name,), NeuronAttrs(NeuronKind.IF, 1.0, 0.0), pool.shape)
+    return [conv, neuron]
