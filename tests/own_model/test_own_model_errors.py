@@ -126,3 +126,15 @@ def test_masks_file_of_0_1_numbers_is_used_and_a_wrong_one_refused(files, tmp_pa
     result = invoke("compile", str(files / "w.pt"), "--model", f"{files}/nets_for_errors.py:build",
                     "--data", str(files / "d.npz"), "--masks", str(tmp_path / "bad.pt"), "-o", str(tmp_path / "E"))
     assert "mask 'nope' names no layer" in _error(result) and not (tmp_path / "E").exists()
+
+
+def test_dotted_import_path_and_random_frames(files, tmp_path):
+    """`pkg.mod:build` resolves like an import; without --data, --input-shape gives seeded random frames."""
+    result = invoke("compile", str(files / "w.pt"), "--model", "own_model.nets:build", "--input-shape", "1,8,8",
+                    "-T", "2", "-o", str(tmp_path / "D"), "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["timesteps"] == 2 and manifest["data"]["kind"] == "random"
+    assert manifest["source"]["model"] == "own_model.nets:build"
+    assert "needs --data" in _error(invoke("compile", str(files / "w.pt"), "--model", "own_model.nets:build",
+                                          "-o", str(tmp_path / "E")))

@@ -15,12 +15,12 @@ is per step, and the logits are its mean over the T steps (`metadata["readout"]`
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from scadeploy import __version__
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Graph, NeuronKind, Node, Op
 from scadeploy.targets import Target
@@ -135,7 +135,7 @@ def to_nir(graph: Graph, dt: float = DEFAULT_DT):
         nodes[nir_name(node.name)] = _node(nir, node, graph, dt)
         for source in node.inputs:
             edges += [(nir_name(s), nir_name(node.name)) for s in _sources(graph, source)]
-    metadata = {"producer": f"scadeploy {__version__}", "dt": dt, "timesteps": graph.timesteps,
+    metadata = {"producer": f"scadeploy {version('scadeploy')}", "dt": dt, "timesteps": graph.timesteps,
                 "encoding": graph.input.attrs.encoding.value,
                 "readout": "logits are the mean over the T steps of the per-step output"}
     return nir.NIRGraph(nodes, edges, metadata=metadata)
