@@ -3,9 +3,8 @@
 Requires: a verified, BN-folded graph.
 Ensures: no `maxpool`/`avgpool` node is left and every `add` input is a conv/linear; the graph
 computes exactly what it computed before (same spikes at every named neuron):
-- max pooling of binary spikes is an OR: a depthwise conv with an all-ones kernel (same stride and
-  padding) feeding an IF neuron with threshold 1 and reset 0 (v is 0 before every step, so the neuron
-  fires iff at least one input spiked). The neuron keeps the pool's name; its conv is `<pool>.or`.
+- max pooling of binary spikes is an OR (`ir/passes/maxpool_as_or.py`): a depthwise all-ones conv
+  `<pool>.or` feeding an IF neuron with threshold 1 and reset 0 that keeps the pool's name.
 - average pooling (kernel == stride, no padding) folds into the conv or flatten->linear that reads it:
   conv(avgpool_k(x), w, S, P) == conv(x, kron(w, ones(k)) / k^2, k*S, k*P) when k divides H and W;
   linear(flatten(avgpool_k(x))) uses W'[o, c, h, w] = W[o, c, h // k, w // k] / k^2.
@@ -30,11 +29,10 @@ from scadeploy.ir.graph import (
     Graph,
     LinearAttrs,
     MeanOverTimeAttrs,
-    NeuronAttrs,
-    NeuronKind,
     Node,
     Op,
 )
+from scadeploy.ir.passes.maxpool_as_or import analog_maxpools, or_layer
 from scadeploy.ir.shapes import infer_shape
 from scadeploy.ir.verify import verify
 
@@ -58,10 +56,9 @@ def rewrite_problems(graph: Graph) -> list[str]:
     """Every pooling node these rewrites cannot express, with the reason."""
     graph = mean_before_head(graph)
     problems = []
-    for node in graph.of_op(Op.MAXPOOL):
-        if graph[node.inputs[0]].op not in (Op.NEURON, Op.MAXPOOL):
-            problems.append(f"max pooling '{node.name}' reads analog values, not spikes (only an OR of spikes "
-                            "is exact on Loihi)")
+    for node in analog_maxpools(graph):
+        problems.append(f"max pooling '{node.name}' reads analog values, not spikes (only an OR of spikes "
+                        "is exact on Loihi)")
     for node in graph.of_op(Op.AVGPOOL):
         a = node.attrs
         if a.kernel_size != a.stride or a.padding != (0, 0):
@@ -101,7 +98,7 @@ def rewrite_for_lava(graph: Graph) -> Graph:
     nodes: dict[str, Node] = {}
     for node in graph.nodes:
         if node.op is Op.MAXPOOL:
-            conv, neuron = _or_layer(node, nodes[node.inputs[0]].shape)
+            conv, neuron = or_layer(node, nodes[node.inputs[0]].shape, grouped=True)
             nodes[conv.name], nodes[neuron.name] = conv, neuron
         elif node.op is Op.AVGPOOL:
             continue  # folded into its readers below
@@ -126,16 +123,6 @@ def _reshaped(nodes: list[Node]) -> list[Node]:
         shapes[node.name] = node.shape
         out.append(node)
     return out
-
-
-def _or_layer(pool: Node, in_shape: tuple[int, ...]) -> tuple[Node, Node]:
-    c = in_shape[0]
-    a = pool.attrs
-    attrs = Conv2dAttrs(c, c, a.kernel_size, a.stride, a.padding, (1, 1), groups=c, bias=False)
-    conv = Node(f"{pool.name}.or", Op.CONV2D, pool.inputs, attrs, infer_shape(Op.CONV2D, attrs, [in_shape]),
-                {"weight": torch.ones(c, 1, *a.kernel_size)})
-    neuron = Node(pool.name, Op.NEURON, (conv.name,), NeuronAttrs(NeuronKind.IF, 1.0, 0.0), conv.shape)
-    return conv, neuron
 
 
 def _identity_shortcuts(add: Node, nodes: dict[str, Node]) -> dict[str, Node]:

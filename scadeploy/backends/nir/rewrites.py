@@ -6,20 +6,16 @@ computed before (the same spikes at every named neuron, the same logits):
 - time mean: NIR has none (a readout's outputs are averaged outside the graph). A mean followed only
   by flatten/linear layers moves to the output, which every executor averages over time: a linear
   map commutes with the mean, bias included, so mean_t(W x_t + b) == W mean_t(x_t) + b.
-- max pooling of binary spikes is an OR: a conv with identity kernels (channel c reads only channel
-  c, weight 1 everywhere in the window, same stride and padding; ungrouped, so every NIR importer
-  takes it) feeding an IF neuron with threshold 1 and reset 0. Its input is 0/1 and never negative,
-  so v is 0 before every step and the neuron fires iff a spike is in the window. The neuron keeps
-  the pool's name; its conv is `<pool>.or`.
+- max pooling of binary spikes is an OR (`ir/passes/maxpool_as_or.py`), with an ungrouped conv so
+  that every NIR importer takes it.
 `rewrite_problems` lists what cannot be rewritten.
 """
 
 from __future__ import annotations
 
-import torch
-
 from scadeploy.errors import UnsupportedError
-from scadeploy.ir.graph import Conv2dAttrs, Graph, NeuronAttrs, NeuronKind, Node, Op
+from scadeploy.ir.graph import Graph, Node, Op
+from scadeploy.ir.passes.maxpool_as_or import analog_maxpools, or_layer
 from scadeploy.ir.verify import verify
 
 LINEAR_TAIL = (Op.LINEAR, Op.FLATTEN, Op.OUTPUT)
@@ -28,10 +24,9 @@ LINEAR_TAIL = (Op.LINEAR, Op.FLATTEN, Op.OUTPUT)
 def rewrite_problems(graph: Graph) -> list[str]:
     """Every node these rewrites cannot express in NIR, with the reason."""
     problems = []
-    for node in graph.of_op(Op.MAXPOOL):
-        if graph[node.inputs[0]].op not in (Op.NEURON, Op.MAXPOOL):
-            problems.append(f"max pooling '{node.name}' reads analog values, not spikes (NIR has no max "
-                            "pooling; only an OR of spikes is exact)")
+    for node in analog_maxpools(graph):
+        problems.append(f"max pooling '{node.name}' reads analog values, not spikes (NIR has no max "
+                        "pooling; only an OR of spikes is exact)")
     for node in graph.of_op(Op.MEAN_OVER_TIME):
         tail = _downstream(graph, node.name)
         if any(n.op not in LINEAR_TAIL for n in tail):
@@ -65,18 +60,7 @@ def rewrite_for_nir(graph: Graph) -> Graph:
         if node.op is Op.MEAN_OVER_TIME:
             alias[node.name] = node.inputs[0]
         elif node.op is Op.MAXPOOL:
-            nodes += _or_layer(node, graph[node.inputs[0]].shape)
+            nodes += or_layer(node, graph[node.inputs[0]].shape, grouped=False)
         else:
             nodes.append(node)
     return verify(graph.with_nodes(nodes))
-
-
-def _or_layer(pool: Node, in_shape: tuple[int, ...]) -> list[Node]:
-    c = in_shape[0]
-    a = pool.attrs
-    weight = torch.zeros(c, c, *a.kernel_size)
-    weight[torch.arange(c), torch.arange(c)] = 1.0
-    conv = Node(f"{pool.name}.or", Op.CONV2D, pool.inputs,
-                Conv2dAttrs(c, c, a.kernel_size, a.stride, a.padding), pool.shape, {"weight": weight})
-    neuron = Node(pool.name, Op.NEURON, (conv.name,), NeuronAttrs(NeuronKind.IF, 1.0, 0.0), pool.shape)
-    return [conv, neuron]
