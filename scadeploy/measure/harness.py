@@ -257,8 +257,13 @@ def batch_inputs(graph: Graph, batch: int, inputs: Samples | None, generator: np
 
 def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], batch_sizes: Sequence[int],
                        options: OnnxOptions, warmup: int = 3, repeats: int = 20, device: str = "cpu",
-                       progress: bool = True, seed: int = 0, inputs: Samples | None = None) -> BenchmarkResult:
-    """Time every runner spec ('kind:variant') at every batch size, all in one interleaved run."""
+                       progress: bool = True, seed: int = 0, inputs: Samples | None = None,
+                       probes: Mapping[str, Runner] | None = None) -> BenchmarkResult:
+    """Time every runner spec ('kind:variant') at every batch size, all in one interleaved run.
+
+    `probes` are timed in the same loop but ignore the batch and return no logits (e.g. one large
+    convolution measuring the CPU's reachable peak beside the models); they get no agreement entry.
+    """
     specs = [parse_runner(s) for s in expand_runners(runners, device)]
     built = {f"{k}:{v}": make_runner(k, variants[v], options, device) for k, v in specs}
     generator = np.random.default_rng(seed)
@@ -275,7 +280,8 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
             expected = run_graph(variants[name.split(":")[1]].graph, torch.from_numpy(x)).logits.numpy()
             checks[name].append((runner.run(x), expected, labels))
         sequence = variants[STRIPPED].graph.input.attrs.encoding is Encoding.SEQUENCE
-        timings.extend(time_runners(built, x, warmup, repeats, progress, batch_axis=int(sequence)).values())
+        timed = {**built, **(probes or {})}
+        timings.extend(time_runners(timed, x, warmup, repeats, progress, batch_axis=int(sequence)).values())
     settings = {"threads": options.intra_op_num_threads, "provider": options.provider, "device": device,
                 "graph_optimization_level": options.graph_optimization_level,
                 "intra_op_allow_spinning": options.allow_spinning, "inter_op_num_threads": 1,
@@ -311,7 +317,8 @@ def _options(options: OnnxOptions | None, threads: int, device: str) -> OnnxOpti
 def benchmark_compiled(compiled: CompiledDir, runners: Sequence[str] = DEFAULT_RUNNERS,
                        batch_sizes: Sequence[int] = (1, 16), threads: int = 2, warmup: int = 3, repeats: int = 20,
                        options: OnnxOptions | None = None, device: str = "cpu", progress: bool = True,
-                       data: str | None = None, data_dir: str | None = None) -> BenchmarkResult:
+                       data: str | None = None, data_dir: str | None = None,
+                       probes: Mapping[str, Runner] | None = None) -> BenchmarkResult:
     """Benchmark a compiled directory's stripped graph against its masked one, from the directory alone.
 
     The stripped ONNX runner uses DIR's own `model.onnx` on the CPU; the spikingjelly runners run the
@@ -326,4 +333,4 @@ def benchmark_compiled(compiled: CompiledDir, runners: Sequence[str] = DEFAULT_R
     variants = {MASKED: variant_from_graph(MASKED, compiled.graph("masked")), STRIPPED: stripped}
     inputs = compiled.samples(stripped.graph, data, data_dir)
     return benchmark_variants(variants, runners, batch_sizes, options, warmup, repeats, device, progress,
-                              inputs=inputs)
+                              inputs=inputs, probes=probes)
