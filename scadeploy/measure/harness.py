@@ -119,9 +119,9 @@ def auto_runners(device: str = "cpu") -> list[str]:
 
 
 def expand_runners(specs: Sequence[str], device: str = "cpu") -> list[str]:
-    """The runner specs with `auto` replaced by `auto_runners`, each spec once, in order."""
+    """The runner specs as 'kind:variant', `auto` replaced by `auto_runners`, each runner once, in order."""
     expanded = [r for s in specs for r in (auto_runners(device) if s == AUTO else [s])]
-    return list(dict.fromkeys(expanded))
+    return list(dict.fromkeys(":".join(parse_runner(s)) for s in expanded))
 
 
 def parse_runner(spec: str) -> tuple[str, str]:
