@@ -18,6 +18,7 @@ neuron run once per sample (they see the same frame at every step), every other 
 Every ONNX Runtime runner gets the same session options: ENABLE_ALL, 2 intra-op threads, channels
 aligned to 8, and idle threads sleeping instead of spinning (`--spinning` restores ORT's default;
 spinning threads steal the time slices of working ones when other processes share the cores).
+torch (eager and torch.compile) gets OMP_WAIT_POLICY=PASSIVE, the OpenMP twin of that setting.
 OpenVINO gets the same thread count, PERFORMANCE_HINT LATENCY and f32 pinned (openvino-bf16 asks for
 bf16; on CPUs without bf16 units OpenVINO runs it in f32, and the JSON says which it ran).
 
@@ -25,6 +26,11 @@ Usage: python benchmarks/bench_vgg16.py [--repeats 30] [--threads 2] [--spinning
 """
 
 from __future__ import annotations
+
+import os
+
+# NOTE: before torch loads (libgomp reads it once): idle OpenMP threads sleep, as in `scadeploy benchmark`.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import json

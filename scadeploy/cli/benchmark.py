@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import os
+
+# NOTE: OpenMP threads (torch and the kernels torch.compile generates) busy-wait between parallel regions
+# by default. Timed among other runtimes' threads, or on cores shared with other processes, the spinning
+# thread steals the working one's time slices: torch.compile measured 13 ms with sleeping waits and
+# 496 ms with spinning ones (VGG-16, batch 1, 2 shared cores). Sleeping waits are what the ONNX Runtime
+# runners get too (allow_spinning=false). libgomp reads this once, when torch is first imported, so it is
+# set before this module imports torch; a value already in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from pathlib import Path
 
 import click
 
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
 from scadeploy.manifest import record_in_manifest
-from scadeploy.measure.harness import AUTO, DEFAULT_RUNNERS, RUNNER_KINDS, BenchmarkResult, benchmark_compiled
+from scadeploy.measure.harness import (
+    AUTO,
+    DEFAULT_RUNNERS,
+    RUNNER_KINDS,
+    BenchmarkResult,
+    benchmark_compiled,
+)
 from scadeploy.measure.report import make_table, save_line_plot
 
 RECOMMENDED = "recommended_runtime"  # the manifest section `--runner auto` writes

@@ -6,6 +6,7 @@ alike and the masked-vs-stripped ratios measured in the same run stay meaningful
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -285,6 +286,7 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
     settings = {"threads": options.intra_op_num_threads, "provider": options.provider, "device": device,
                 "graph_optimization_level": options.graph_optimization_level,
                 "intra_op_allow_spinning": options.allow_spinning, "inter_op_num_threads": 1,
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "libgomp default (spinning)"),
                 "execution_mode": "sequential",
                 "align_channels": options.align_channels, "warmup": warmup, "repeats": repeats,
                 "batch_sizes": list(batch_sizes), "timesteps": variants[STRIPPED].graph.timesteps,
