@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from support import INPUT_SHAPES, compiled_digits, masked_model
+from support import INPUT_SHAPES, compiled_digits, invoke, masked_model, write_checkpoint
 from tolerances import ONNX_LOGIT_ATOL
 
 from scadeploy.backends.torch_ref import run_graph
@@ -68,3 +68,13 @@ def test_compile_and_benchmark_without_openvino_fail_in_one_line(tmp_path) -> No
     assert ok.returncode == 0, ok.stderr
     runtimes = json.loads(ok.stdout)["recommended_runtime"]["by_batch_size"]["1"]["candidates_p50_ms"]
     assert set(runtimes) == {"onnx", "torch-compile"}  # auto leaves out what is not installed
+
+
+def test_compile_command_reports_openvino_parity(tmp_path) -> None:
+    source = write_checkpoint(tmp_path / "d.pt")
+    result = invoke("compile", str(source), "-o", str(tmp_path / "out"), "-t", "openvino-cpu", "-t", "onnx-cpu")
+    assert result.exit_code == 0, result.stderr
+    assert "target openvino-cpu: model.xml, model.bin, openvino.config.json; OpenVINO (f32) vs torch reference" in \
+        result.stdout and "(ok)" in result.stdout
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["targets"]["openvino-cpu"]["parity"]["passed"]
