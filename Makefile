@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch torchvision
-	$(PIP) -e ".[dev,lava]"
+	$(PIP) -e ".[dev,lava,openvino]"
 	$(PIP) --no-deps --ignore-requires-python spikingjelly lava-nc lava-dl nir nirtorch snntorch
 	touch $(STAMP)
 

@@ -41,8 +41,8 @@ from scadeploy.targets import Target, load_target
 log = logging.getLogger(__name__)
 
 # Backends are imported only when a target needs them (Lava changes process-wide settings at import).
-BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx.export", "lava": "scadeploy.backends.lava.export",
-                   "nir": "scadeploy.backends.nir.export"}
+BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx.export", "openvino": "scadeploy.backends.openvino.export",
+                   "lava": "scadeploy.backends.lava.export", "nir": "scadeploy.backends.nir.export"}
 PARITY_SAMPLES = 16
 GRAPH_FILES = {"stripped": "stripped", "masked": "masked"}  # manifest key -> file stem in DIR
 INPUTS_FILE = "inputs.npz"  # the parity inputs, kept in DIR when they came from Python

@@ -52,3 +52,13 @@ def _inside(name: object) -> bool:
 def _expect(condition: bool, path: Path, what: str) -> None:
     if not condition:
         raise DataError(f"'{path}' is malformed: {what}", "re-run scadeploy compile")
+
+
+def record_in_manifest(out_dir: str | Path, key: str, section: dict) -> Path:
+    """Set one top-level section of DIR/manifest.json, replacing the file atomically (readers never see half)."""
+    from scadeploy.checkpoint import atomic_write_bytes
+
+    manifest = read_manifest(out_dir) | {key: section}
+    path = Path(out_dir) / MANIFEST
+    atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return path

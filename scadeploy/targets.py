@@ -23,7 +23,7 @@ from pathlib import Path
 from scadeploy.errors import TargetError
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
-KNOWN_BACKENDS = ("onnx", "lava", "nir")
+KNOWN_BACKENDS = ("onnx", "openvino", "lava", "nir")
 TOP_LEVEL_KEYS = ("name", "backend", "description")
 
 # Bit widths Lava's fixed-point Loihi 2 models hold, as (low, high). The highs come from Lava itself:
@@ -106,6 +106,14 @@ OPTION_RULES: dict[str, dict[str, Rule]] = {
         "graph_optimization_level": _one_of("disable", "basic", "extended", "all"),
         "align_channels": _integer(1, 256),
         "allow_spinning": _flag,
+        "parity_tolerance": _tolerance,
+    },
+    "openvino": {
+        "opset": _integer(17, 21),
+        "precision": _one_of("f32", "bf16"),
+        "performance_hint": _one_of("LATENCY", "THROUGHPUT"),
+        "inference_num_threads": _integer(0, 1024),
+        "align_channels": _integer(1, 256),
         "parity_tolerance": _tolerance,
     },
     "lava": {

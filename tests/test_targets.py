@@ -14,7 +14,7 @@ def test_shipped_targets_load() -> None:
     assert "onnx-cpu" in names
     for name in names:
         target = load_target(name)
-        assert target.backend in ("onnx", "lava", "nir") and target.description
+        assert target.backend in ("onnx", "openvino", "lava", "nir") and target.description
 
 
 def test_unknown_target_lists_the_known_ones() -> None:

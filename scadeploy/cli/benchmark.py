@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+import os
+
+# NOTE: OpenMP threads (torch and the kernels torch.compile generates) busy-wait between parallel regions
+# by default. Timed among other runtimes' threads, or on cores shared with other processes, the spinning
+# thread steals the working one's time slices: torch.compile measured 13 ms with sleeping waits and
+# 496 ms with spinning ones (VGG-16, batch 1, 2 shared cores). Sleeping waits are what the ONNX Runtime
+# runners get too (allow_spinning=false). libgomp reads this once, when torch is first imported, so it is
+# set before this module imports torch; a value already in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from pathlib import Path
 
 import click
 
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
-from scadeploy.measure.harness import DEFAULT_RUNNERS, RUNNER_KINDS, BenchmarkResult, benchmark_compiled
+from scadeploy.manifest import record_in_manifest
+from scadeploy.measure.harness import (
+    AUTO,
+    DEFAULT_RUNNERS,
+    RUNNER_KINDS,
+    BenchmarkResult,
+    benchmark_compiled,
+)
 from scadeploy.measure.report import make_table, save_line_plot
+
+RECOMMENDED = "recommended_runtime"  # the manifest section `--runner auto` writes
 
 
 def _print(result: BenchmarkResult) -> None:
     out = console()
-    rows = [(t.runner, t.batch_size, t.p50_ms, t.p90_ms, t.p99_ms, t.throughput, result.agreement[t.runner])
+    rows = [(t.runner, t.batch_size, t.p50_ms, t.p90_ms, t.p99_ms, t.throughput, result.agreement[t.runner],
+             result.quality[t.runner].precision, result.quality[t.runner].accuracy)
             for t in result.timings]
-    columns = ["runner", "batch", "p50 ms", "p90 ms", "p99 ms", "samples/s", "max |Δlogit|"]
-    out.print(make_table("latency", columns, rows, numeric=columns[1:]))
+    columns = ["runner", "batch", "p50 ms", "p90 ms", "p99 ms", "samples/s", "max |Δlogit|", "precision", "accuracy"]
+    out.print(make_table("latency", columns, rows, numeric=columns[1:7] + columns[8:]))
+    compiled = {name: s for name, s in result.prepare_seconds.items() if name.startswith("torch-compile")}
+    for name, seconds in compiled.items():
+        out.print(f"{name} compile time (not in the latency): "
+                  + ", ".join(f"batch {b}: {s:.1f} s" for b, s in seconds.items()))
     comparisons = result.comparisons()
     if comparisons:
         keys = [k for k in comparisons[0] if k != "batch_size"]
@@ -24,6 +48,10 @@ def _print(result: BenchmarkResult) -> None:
                              [[c["batch_size"], *(c.get(k) for k in keys)] for c in comparisons],
                              numeric=["batch", *keys]))
     settings, macs = result.settings, result.dense_macs
+    recommended = result.recommendation()["by_batch_size"]
+    if recommended:
+        out.print("fastest exact runtime: " + ", ".join(f"batch {b}: {r['runtime']} ({r['p50_ms']:.2f} ms)"
+                                                         for b, r in recommended.items()))
     out.print(f"{settings['threads']} threads, {settings['provider']}, T={settings['timesteps']}, inputs: "
               f"{settings['inputs']}; dense MACs per sample: masked {macs['masked']:,}, stripped {macs['stripped']:,}")
 
@@ -43,9 +71,11 @@ def plot(result: BenchmarkResult, path: Path) -> Path:
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("-b", "--batch-size", "batch_sizes", type=click.IntRange(min=1, max=65536), multiple=True,
               help="Batch size, repeatable (default: 1 and 16).")
-@click.option("-r", "--runner", "runners", multiple=True, metavar="KIND[:masked|stripped]",
+@click.option("-r", "--runner", "runners", multiple=True, metavar="KIND[:masked|stripped]|auto",
               help=f"Runner, repeatable; KIND is one of {', '.join(RUNNER_KINDS)} "
-                   f"(default: {' '.join(DEFAULT_RUNNERS)}).")
+                   f"(default: {' '.join(DEFAULT_RUNNERS)}). '{AUTO}' measures every available exact runtime "
+                   "(onnx, openvino, torch-compile) on the stripped model and records the fastest per batch "
+                   "size in DIR/manifest.json (recommended_runtime).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads for ONNX Runtime (intra-op) and torch.")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs first.")
@@ -68,12 +98,15 @@ def command(directory: str, batch_sizes: tuple[int, ...], runners: tuple[str, ..
     Every runner runs in the same process, interleaved, after a warm-up; the table shows latency
     percentiles, throughput, agreement with the torch reference, and the stripped model's speedup
     over the masked ONNX model next to the ratio of their dense MACs. The spikingjelly runners run
-    the graphs rebuilt from spikingjelly layers, so they need no model code.
+    the graphs rebuilt from spikingjelly layers, so they need no model code. torch-compile's compile
+    time is reported apart from its latency; openvino-bf16 is not exact, so its precision, logit
+    deviation and (with labelled data) accuracy are shown beside its speed.
 
     \b
     Example:
       scadeploy benchmark out -b 1 -b 16 --threads 2
       scadeploy benchmark out -r onnx:stripped -r onnx:masked --json
+      scadeploy benchmark out -r auto -r openvino-bf16
     """
     from scadeploy.compiled import open_compiled
 
@@ -82,8 +115,13 @@ def command(directory: str, batch_sizes: tuple[int, ...], runners: tuple[str, ..
     result = benchmark_compiled(compiled, runners or DEFAULT_RUNNERS, batch_sizes or (1, 16), threads, warmup,
                                 repeats, device=device, progress=not as_json, data=data, data_dir=data_dir)
     figure = plot(result, Path(plot_path) if plot_path else out_dir / "benchmark.png")
+    recorded = None
+    if AUTO in runners:
+        recorded = record_in_manifest(out_dir, RECOMMENDED, result.recommendation())
     if as_json:
         echo_json(result.to_dict() | {"plot": str(figure)})
         return
     _print(result)
     console().print(f"plot: {figure}")
+    if recorded is not None:
+        console().print(f"recommended runtime per batch size written to {recorded} ({RECOMMENDED})")

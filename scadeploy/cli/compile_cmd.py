@@ -116,9 +116,10 @@ def _print(result, manifest: dict, out_dir: str) -> None:
 def target_summary(section: dict) -> str:
     """One line of measured parity (and resources) for a target's manifest section."""
     parity = section.get("parity", {})
-    if section.get("backend") == "onnx":
+    if section.get("backend") in ("onnx", "openvino"):
         verdict = "ok" if parity.get("passed") else "ABOVE TOLERANCE"
-        return (f"ONNX vs torch reference: max |logit diff| {parity.get('max_logit_diff', float('nan')):.2g} "
+        runtime = "ONNX" if section["backend"] == "onnx" else f"OpenVINO ({parity.get('precision', '?')})"
+        return (f"{runtime} vs torch reference: max |logit diff| {parity.get('max_logit_diff', float('nan')):.2g} "
                 f"({verdict}), class agreement {parity.get('class_agreement', 0):.0%}, "
                 f"{parity.get('spike_flips', 0)} spike flips")
     if section.get("backend") == "lava":

@@ -6,10 +6,11 @@ alike and the masked-vs-stripped ratios measured in the same run stay meaningful
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from scadeploy.backends.onnx.align import align_channels
 from scadeploy.backends.onnx.export import OnnxOptions, build_models
 from scadeploy.backends.onnx.runtime import OrtRunner, OrtStepRunner
 from scadeploy.backends.onnx.step import state_specs
+from scadeploy.backends.openvino.runtime import OpenVinoRunner, openvino_available
 from scadeploy.backends.spikingjelly import to_spikingjelly
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.checkpoint import Checkpoint
@@ -30,7 +32,13 @@ from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Encoding, Graph
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.trace import trace_model
-from scadeploy.measure.runners import DynamoOnnxRunner, Runner, SpikingJellyRunner, TorchRefRunner
+from scadeploy.measure.runners import (
+    DynamoOnnxRunner,
+    Runner,
+    SpikingJellyRunner,
+    TorchCompileRunner,
+    TorchRefRunner,
+)
 from scadeploy.measure.synops import dense_macs
 
 
@@ -87,8 +95,12 @@ def time_runners(runners: Mapping[str, Runner], x: np.ndarray, warmup: int = 3, 
 
 MASKED = "masked"
 STRIPPED = "stripped"
-RUNNER_KINDS = ("onnx", "onnx-step", "torch-ref", "spikingjelly", "dynamo-onnx")
+RUNNER_KINDS = ("onnx", "onnx-step", "openvino", "openvino-bf16", "torch-compile", "torch-ref", "spikingjelly",
+                "dynamo-onnx")
 DEFAULT_RUNNERS = ("onnx:masked", "onnx:stripped", "spikingjelly:masked", "dynamo-onnx:stripped")
+AUTO = "auto"  # every available exact deployment runtime on the stripped model; the fastest is recommended
+EXACT_KINDS = ("onnx", "openvino", "torch-compile")  # deployment runtimes whose logits match the reference
+EXACT_TOLERANCE = 1e-4  # max |logit diff| against the torch reference, the onnx-cpu target's parity tolerance
 
 
 @dataclass(frozen=True)
@@ -101,13 +113,25 @@ class Variant:
     onnx_model: bytes | Path | None = None  # the compiled sequence-layout file, when there is one
 
 
+def auto_runners(device: str = "cpu") -> list[str]:
+    """The exact runtimes `--runner auto` measures: ONNX Runtime, torch.compile, and OpenVINO when installed."""
+    kinds = [k for k in EXACT_KINDS if (k != "openvino" or (openvino_available() and device == "cpu"))]
+    return [f"{k}:{STRIPPED}" for k in kinds]
+
+
+def expand_runners(specs: Sequence[str], device: str = "cpu") -> list[str]:
+    """The runner specs as 'kind:variant', `auto` replaced by `auto_runners`, each runner once, in order."""
+    expanded = [r for s in specs for r in (auto_runners(device) if s == AUTO else [s])]
+    return list(dict.fromkeys(":".join(parse_runner(s)) for s in expanded))
+
+
 def parse_runner(spec: str) -> tuple[str, str]:
     """'kind[:variant]' -> (kind, variant); the variant defaults to the stripped model."""
     kind, _, variant = spec.partition(":")
     variant = variant or STRIPPED
     if kind not in RUNNER_KINDS or variant not in (MASKED, STRIPPED):
         raise UnsupportedError(f"unknown runner '{spec}'",
-                          f"use KIND[:masked|stripped] with KIND one of {', '.join(RUNNER_KINDS)}")
+                          f"use KIND[:masked|stripped] with KIND one of {', '.join(RUNNER_KINDS)}, or {AUTO}")
     return kind, variant
 
 
@@ -139,11 +163,31 @@ def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str =
                              spinning=options.allow_spinning)
     if kind == "torch-ref":
         return TorchRefRunner(variant.graph, name, device)
+    if kind == "torch-compile":
+        return TorchCompileRunner(variant.graph, name, device)
+    if kind in ("openvino", "openvino-bf16"):
+        if device != "cpu":
+            raise UnsupportedError(f"runner '{kind}' runs on the CPU only", "use --device cpu")
+        model = variant.onnx_model or build_models(variant.graph, options)[0].SerializeToString()
+        return OpenVinoRunner(model, name, options.intra_op_num_threads, "bf16" if kind == "openvino-bf16" else "f32")
     sequence = variant.graph.input.attrs.encoding is Encoding.SEQUENCE
     if kind == "spikingjelly":
         return SpikingJellyRunner(variant.module, variant.graph.timesteps, name, device, sequence)
     return DynamoOnnxRunner(variant.module, variant.graph.input.shape, variant.graph.timesteps, name, *session,
                             sequence=sequence)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How one runner's logits compare with the torch reference on the timed batches."""
+
+    max_logit_diff: float
+    class_agreement: float  # fraction of samples with the reference's class
+    accuracy: float | None  # against the data's labels, when it has them
+    precision: str  # the arithmetic the runtime ran in ('f32' for every runner but OpenVINO in bf16)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -152,6 +196,21 @@ class BenchmarkResult:
     dense_macs: dict[str, int]  # per sample, per inference
     agreement: dict[str, float]  # runner -> max |logit diff| against the torch reference of its model
     settings: dict
+    quality: dict[str, Quality] = field(default_factory=dict)
+    prepare_seconds: dict[str, dict[int, float]] = field(default_factory=dict)  # compile time for torch-compile
+
+    def recommendation(self, tolerance: float = EXACT_TOLERANCE) -> dict:
+        """Per batch size, the fastest exact runtime (p50) on the stripped model, among those measured."""
+        by_batch = {}
+        for batch in sorted({t.batch_size for t in self.timings}):
+            candidates = {t.runner.split(":")[0]: t.p50_ms for t in self.timings if t.batch_size == batch
+                          and t.runner.split(":") in ([k, STRIPPED] for k in EXACT_KINDS)
+                          and self.agreement[t.runner] <= tolerance}
+            if candidates:
+                best = min(candidates, key=candidates.__getitem__)
+                by_batch[str(batch)] = {"runtime": best, "p50_ms": candidates[best], "candidates_p50_ms": candidates}
+        return {"by_batch_size": by_batch, "tolerance": tolerance, "threads": self.settings["threads"],
+                "device": self.settings["device"], "repeats": self.settings["repeats"]}
 
     def timing(self, runner: str, batch_size: int) -> Timing | None:
         return next((t for t in self.timings if t.runner == runner and t.batch_size == batch_size), None)
@@ -176,8 +235,12 @@ class BenchmarkResult:
         return rows
 
     def to_dict(self) -> dict:
-        return {"settings": self.settings, "dense_macs_per_sample": self.dense_macs, "agreement": self.agreement,
+        data = {"settings": self.settings, "dense_macs_per_sample": self.dense_macs, "agreement": self.agreement,
+                "quality": {k: q.to_dict() for k, q in self.quality.items()},
+                "prepare_seconds": {k: {str(b): s for b, s in v.items()} for k, v in self.prepare_seconds.items()},
                 "timings": [t.to_dict() for t in self.timings], "comparisons": self.comparisons()}
+        recommended = self.recommendation()
+        return data | ({"recommended_runtime": recommended} if recommended["by_batch_size"] else {})
 
 
 def batch_inputs(graph: Graph, batch: int, inputs: Samples | None, generator: np.random.Generator) -> np.ndarray:
@@ -195,25 +258,35 @@ def batch_inputs(graph: Graph, batch: int, inputs: Samples | None, generator: np
 
 def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], batch_sizes: Sequence[int],
                        options: OnnxOptions, warmup: int = 3, repeats: int = 20, device: str = "cpu",
-                       progress: bool = True, seed: int = 0, inputs: Samples | None = None) -> BenchmarkResult:
-    """Time every runner spec ('kind:variant') at every batch size, all in one interleaved run."""
-    specs = [parse_runner(s) for s in runners]
+                       progress: bool = True, seed: int = 0, inputs: Samples | None = None,
+                       probes: Mapping[str, Runner] | None = None) -> BenchmarkResult:
+    """Time every runner spec ('kind:variant') at every batch size, all in one interleaved run.
+
+    `probes` are timed in the same loop but ignore the batch and return no logits (e.g. one large
+    convolution measuring the CPU's reachable peak beside the models); they get no agreement entry.
+    """
+    specs = [parse_runner(s) for s in expand_runners(runners, device)]
     built = {f"{k}:{v}": make_runner(k, variants[v], options, device) for k, v in specs}
     generator = np.random.default_rng(seed)
     timings: list[Timing] = []
-    agreement: dict[str, float] = {}
+    checks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {name: [] for name in built}
+    prepare_seconds: dict[str, dict[int, float]] = {name: {} for name in built}
     for batch in batch_sizes:
         x = batch_inputs(variants[STRIPPED].graph, batch, inputs, generator)
+        labels = None if inputs is None or inputs.y is None else inputs.y[np.arange(batch) % inputs.count].numpy()
         for name, runner in built.items():  # every runner must compute the same logits as the reference
+            start = time.perf_counter()
             runner.prepare(batch)
+            prepare_seconds[name][batch] = time.perf_counter() - start
             expected = run_graph(variants[name.split(":")[1]].graph, torch.from_numpy(x)).logits.numpy()
-            diff = float(np.abs(runner.run(x) - expected).max())
-            agreement[name] = max(agreement.get(name, 0.0), diff)
+            checks[name].append((runner.run(x), expected, labels))
         sequence = variants[STRIPPED].graph.input.attrs.encoding is Encoding.SEQUENCE
-        timings.extend(time_runners(built, x, warmup, repeats, progress, batch_axis=int(sequence)).values())
+        timed = {**built, **(probes or {})}
+        timings.extend(time_runners(timed, x, warmup, repeats, progress, batch_axis=int(sequence)).values())
     settings = {"threads": options.intra_op_num_threads, "provider": options.provider, "device": device,
                 "graph_optimization_level": options.graph_optimization_level,
                 "intra_op_allow_spinning": options.allow_spinning, "inter_op_num_threads": 1,
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "libgomp default (spinning)"),
                 "execution_mode": "sequential",
                 "align_channels": options.align_channels, "warmup": warmup, "repeats": repeats,
                 "batch_sizes": list(batch_sizes), "timesteps": variants[STRIPPED].graph.timesteps,
@@ -221,7 +294,20 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
                 "processor": platform.processor() or platform.machine(),
                 "inputs": inputs.describe() if inputs is not None else "seeded random inputs"}
     macs = {label: dense_macs(v.graph) for label, v in variants.items()}
-    return BenchmarkResult(timings, macs, agreement, settings)
+    quality = {name: quality_of(checks[name], getattr(runner, "precision", None) or "f32")
+               for name, runner in built.items()}
+    agreement = {name: q.max_logit_diff for name, q in quality.items()}
+    return BenchmarkResult(timings, macs, agreement, settings, quality, prepare_seconds)
+
+
+def quality_of(checks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], precision: str) -> Quality:
+    """Max |logit diff|, class agreement and (with labels) accuracy over (got, expected, labels) batches."""
+    got = np.concatenate([g for g, _, _ in checks])
+    expected = np.concatenate([e for _, e, _ in checks])
+    labels = None if any(y is None for _, _, y in checks) else np.concatenate([y for _, _, y in checks])
+    accuracy = None if labels is None else float((got.argmax(1) == labels).mean())
+    return Quality(float(np.abs(got - expected).max()), float((got.argmax(1) == expected.argmax(1)).mean()),
+                   accuracy, precision)
 
 
 def _options(options: OnnxOptions | None, threads: int, device: str) -> OnnxOptions:
@@ -233,7 +319,8 @@ def _options(options: OnnxOptions | None, threads: int, device: str) -> OnnxOpti
 def benchmark_compiled(compiled: CompiledDir, runners: Sequence[str] = DEFAULT_RUNNERS,
                        batch_sizes: Sequence[int] = (1, 16), threads: int = 2, warmup: int = 3, repeats: int = 20,
                        options: OnnxOptions | None = None, device: str = "cpu", progress: bool = True,
-                       data: str | None = None, data_dir: str | None = None) -> BenchmarkResult:
+                       data: str | None = None, data_dir: str | None = None,
+                       probes: Mapping[str, Runner] | None = None) -> BenchmarkResult:
     """Benchmark a compiled directory's stripped graph against its masked one, from the directory alone.
 
     The stripped ONNX runner uses DIR's own `model.onnx` on the CPU; the spikingjelly runners run the
@@ -248,4 +335,4 @@ def benchmark_compiled(compiled: CompiledDir, runners: Sequence[str] = DEFAULT_R
     variants = {MASKED: variant_from_graph(MASKED, compiled.graph("masked")), STRIPPED: stripped}
     inputs = compiled.samples(stripped.graph, data, data_dir)
     return benchmark_variants(variants, runners, batch_sizes, options, warmup, repeats, device, progress,
-                              inputs=inputs)
+                              inputs=inputs, probes=probes)

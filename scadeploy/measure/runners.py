@@ -6,11 +6,14 @@ a sequence `[T, N, C, H, W]` (for models with a sequence input, e.g. events) and
 - `OrtRunner`, `OrtStepRunner` (in `backends/onnx/runtime.py`): ONNX files on ONNX Runtime;
 - `TorchRefRunner`: the torch reference interpreter over the IR;
 - `SpikingJellyRunner`: the spikingjelly model itself in eager mode (what users run today);
-- `DynamoOnnxRunner`: the spikingjelly model through `torch.onnx.export(dynamo=True)` on ONNX Runtime.
+- `DynamoOnnxRunner`: the spikingjelly model through `torch.onnx.export(dynamo=True)` on ONNX Runtime;
+- `TorchCompileRunner`: the torch reference interpreter compiled by `torch.compile` (inductor);
+- `OpenVinoRunner` (in `backends/openvino/runtime.py`): the sequence-layout ONNX model on OpenVINO.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Protocol
@@ -22,7 +25,7 @@ from torch import nn
 
 from scadeploy.backends.onnx.runtime import OrtRunner
 from scadeploy.errors import UnsupportedError
-from scadeploy.ir.graph import Graph
+from scadeploy.ir.graph import Encoding, Graph
 
 
 class Runner(Protocol):
@@ -118,3 +121,54 @@ class DynamoOnnxRunner:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self._runner.run(x)
+
+
+class GraphModule(nn.Module):
+    """The IR executed by the torch reference interpreter, as a module `torch.compile` can trace.
+
+    Dynamo unrolls the interpreter's Python (the node walk, the T neuron steps) into one graph per
+    input shape; inductor fuses each neuron's element-wise steps and calls oneDNN for the convolutions.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from scadeploy.backends.torch_ref import run_graph
+
+        return run_graph(self.graph, x).logits
+
+
+class TorchCompileRunner:
+    """The IR interpreter compiled by inductor, one static-shape graph per batch size.
+
+    Compiling happens in `prepare` (a first call on zeros), so latency never includes it; the
+    seconds each batch size took to compile are kept in `compile_seconds`.
+    """
+
+    def __init__(self, graph: Graph, name: str = "torch-compile", device: str = "cpu") -> None:
+        self.name = name
+        self.graph = graph
+        self.device = torch_device(device)
+        self.compile_seconds: dict[int, float] = {}
+        self._module = torch.compile(GraphModule(graph).eval(), dynamic=False)
+
+    def _input(self, batch_size: int) -> torch.Tensor:
+        shape = (batch_size, *self.graph.input.shape)
+        if self.graph.input.attrs.encoding is not Encoding.DIRECT:
+            shape = (self.graph.timesteps, *shape)
+        return torch.zeros(shape, device=self.device)
+
+    def prepare(self, batch_size: int) -> None:
+        if batch_size not in self.compile_seconds:
+            start = time.perf_counter()
+            self.run_tensor(self._input(batch_size))
+            self.compile_seconds[batch_size] = time.perf_counter() - start
+
+    def run_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self._module(x)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.run_tensor(torch.from_numpy(x).to(self.device)).cpu().numpy()

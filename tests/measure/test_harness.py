@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from support import compiled_digits
+from support import compiled_digits, invoke
 
+from scadeploy.backends.openvino.runtime import openvino_available
 from scadeploy.compiled import open_compiled
 from scadeploy.errors import UnsupportedError
-from scadeploy.measure.harness import benchmark_compiled, parse_runner, summarize, time_runners, variant_from_graph
+from scadeploy.measure.harness import (
+    EXACT_KINDS,
+    BenchmarkResult,
+    benchmark_compiled,
+    expand_runners,
+    parse_runner,
+    summarize,
+    time_runners,
+    variant_from_graph,
+)
 from scadeploy.measure.runners import TorchRefRunner
 
 
@@ -54,3 +66,40 @@ def test_benchmark_compiled_compares_masked_and_stripped(compiled) -> None:
     assert rows[0]["speedup_vs_masked_onnx"] > 0 and "speedup_vs_spikingjelly_eager" in rows[0]
     assert result.to_dict()["settings"]["threads"] == 1
     assert result.settings["inputs"] == "uniform random inputs"  # what the checkpoint was compiled on
+
+
+def test_auto_expands_to_the_installed_exact_runtimes() -> None:
+    expected = ["onnx:stripped", *(["openvino:stripped"] if openvino_available() else []), "torch-compile:stripped"]
+    assert expand_runners(["auto"]) == expected
+    assert expand_runners(["onnx:masked", "auto", "onnx"]) == ["onnx:masked", *expected]  # each spec once
+    assert "openvino:stripped" not in expand_runners(["auto"], device="cuda")  # OpenVINO runs on the CPU only
+
+
+def test_recommendation_is_the_fastest_exact_runtime_per_batch() -> None:
+    timings = [summarize(name, batch, [ms / 1e3]) for name, batch, ms in (
+        ("onnx:stripped", 1, 5.0), ("openvino:stripped", 1, 6.0), ("torch-compile:stripped", 1, 7.0),
+        ("openvino-bf16:stripped", 1, 1.0),  # faster, but not an exact runtime
+        ("onnx:masked", 1, 0.5),  # not the deployed model
+        ("onnx:stripped", 16, 50.0), ("openvino:stripped", 16, 40.0), ("torch-compile:stripped", 16, 30.0))]
+    agreement = {t.runner: 0.0 for t in timings} | {"torch-compile:stripped": 0.5}  # off: never recommended
+    result = BenchmarkResult(timings, {"masked": 2, "stripped": 1}, agreement,
+                             {"threads": 2, "device": "cpu", "repeats": 1})
+    picks = result.recommendation()["by_batch_size"]
+    assert {b: p["runtime"] for b, p in picks.items()} == {"1": "onnx", "16": "openvino"}
+    assert picks["16"]["candidates_p50_ms"] == {"onnx": 50.0, "openvino": 40.0}
+    assert result.to_dict()["recommended_runtime"]["by_batch_size"] == picks
+
+
+@pytest.mark.slow
+def test_benchmark_auto_records_the_pick_in_the_manifest(compiled) -> None:
+    _, out = compiled
+    before = json.loads((out / "manifest.json").read_text())
+    result = invoke("benchmark", str(out), "-r", "auto", "-b", "2", "--warmup", "0", "--repeats", "2",
+                    "--threads", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "fastest exact runtime: batch 2:" in result.stdout and "compile time" in result.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    pick = manifest["recommended_runtime"]["by_batch_size"]["2"]
+    assert pick["runtime"] in EXACT_KINDS and pick["p50_ms"] == min(pick["candidates_p50_ms"].values())
+    assert manifest | {"recommended_runtime": None} == before | {"recommended_runtime": None}  # nothing else changed
+    assert not [p for p in out.iterdir() if p.name.startswith(".manifest.json")]  # no temporary file left

@@ -13,11 +13,12 @@ from scadeploy.backends.onnx.align import align_channels
 from scadeploy.backends.onnx.export import OnnxOptions, build_models
 from scadeploy.backends.onnx.runtime import OrtRunner, OrtStepRunner, ort_session
 from scadeploy.backends.onnx.step import state_specs
+from scadeploy.backends.openvino.runtime import OpenVinoRunner, openvino_available
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.trace import trace_model
-from scadeploy.measure.runners import DynamoOnnxRunner, SpikingJellyRunner, TorchRefRunner
+from scadeploy.measure.runners import DynamoOnnxRunner, SpikingJellyRunner, TorchCompileRunner, TorchRefRunner
 
 HAS_ORT_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 
@@ -88,3 +89,27 @@ def test_cuda_step_runner_with_io_binding(digits) -> None:
 def test_torch_cuda_device_is_refused_without_a_gpu(digits) -> None:
     with pytest.raises(UnsupportedError, match="no CUDA GPU"):
         TorchRefRunner(digits[1], device="cuda")
+
+
+@pytest.mark.skipif(not openvino_available(), reason="needs OpenVINO (pip install 'scadeploy[openvino]')")
+def test_openvino_runners_match_the_reference(digits) -> None:
+    _, graph, x, expected = digits
+    sequence, _ = build_models(graph, OnnxOptions(align_channels=8))
+    exact = OpenVinoRunner(sequence.SerializeToString(), threads=1)
+    _check(exact, x, expected)
+    assert exact.precision == "f32"  # pinned: never OpenVINO's bf16 default
+    fast = OpenVinoRunner(sequence.SerializeToString(), threads=1, precision="bf16")
+    fast.prepare(x.shape[0])
+    assert fast.precision in ("f32", "bf16")  # bf16 only where the CPU has bf16 units
+    if fast.precision == "f32":
+        np.testing.assert_allclose(fast.run(x), expected, atol=ONNX_LOGIT_ATOL)
+    with pytest.raises(UnsupportedError, match="unknown OpenVINO precision 'f16'"):
+        OpenVinoRunner(sequence.SerializeToString(), precision="f16")
+
+
+@pytest.mark.slow
+def test_torch_compile_runner_matches_the_reference(digits) -> None:
+    _, graph, x, expected = digits
+    runner = TorchCompileRunner(graph)
+    _check(runner, x, expected)
+    assert set(runner.compile_seconds) == {x.shape[0]} and runner.compile_seconds[x.shape[0]] > 0

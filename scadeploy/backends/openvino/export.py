@@ -1,0 +1,154 @@
+"""OpenVINO target: IR -> OpenVINO IR (`model.xml` + `model.bin`) and its CPU settings, parity measured on OpenVINO.
+
+The network is the ONNX backend's sequence layout (same channel alignment, same neuron lowering),
+converted once by OpenVINO and saved in float32 (no fp16 compression), so a deployment loads it
+without the ONNX frontend. `openvino.config.json` holds the CPU plugin settings the parity was
+measured under; pass them to `core.compile_model` unchanged to get the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from scadeploy.backends.onnx.align import align_channels
+from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET
+from scadeploy.backends.onnx.sequence import build_sequence_model
+from scadeploy.backends.openvino.runtime import (
+    PERFORMANCE_HINTS,
+    PRECISIONS,
+    compile_openvino,
+    effective_precision,
+    import_openvino,
+    openvino_config,
+)
+from scadeploy.backends.torch_ref import run_graph
+from scadeploy.checkpoint import atomic_write_bytes
+from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.ir.graph import Graph, Op
+from scadeploy.targets import Target
+
+MODEL_FILE = "model.xml"
+WEIGHTS_FILE = "model.bin"
+CONFIG_FILE = "openvino.config.json"
+
+
+@dataclass(frozen=True)
+class OpenVinoOptions:
+    """The `[openvino]` table of a target."""
+
+    opset: int = MIN_OPSET
+    precision: str = "f32"  # bf16 is faster on CPUs with bf16 units but not exact (spike flips)
+    performance_hint: str = "LATENCY"
+    inference_num_threads: int = 0  # 0: OpenVINO's default (one per physical core)
+    align_channels: int = 8
+    parity_tolerance: float = 1e-4
+
+
+def parse_options(target: Target) -> OpenVinoOptions:
+    """The target's `[openvino]` table as options; every problem listed in one TargetError."""
+    raw = dict(target.options)
+    known = set(OpenVinoOptions.__dataclass_fields__)
+    problems = [f"unknown option '{k}'" for k in raw if k not in known]
+    options = OpenVinoOptions(**{k: v for k, v in raw.items() if k in known})
+    if not isinstance(options.opset, int) or not MIN_OPSET <= options.opset <= MAX_OPSET:
+        problems.append(f"opset {options.opset!r} is outside {MIN_OPSET}..{MAX_OPSET}")
+    if options.precision not in PRECISIONS:
+        problems.append(f"precision {options.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if options.performance_hint not in PERFORMANCE_HINTS:
+        problems.append(f"performance_hint {options.performance_hint!r} is not one of {', '.join(PERFORMANCE_HINTS)}")
+    if problems:
+        raise TargetError(f"target '{target.name}' [openvino]: " + "; ".join(problems),
+                          f"valid options: {', '.join(sorted(known))}")
+    return options
+
+
+def check_supported(graph: Graph, target: Target) -> None:
+    """Raise one error listing everything this backend cannot lower (before anything is written)."""
+    parse_options(target)
+    import_openvino()
+    problems = [f"'{n.name}': batch norm is not folded" for n in graph.of_op(Op.BATCHNORM)]
+    if problems:
+        raise UnsupportedError("the OpenVINO backend cannot lower: " + "; ".join(problems),
+                               "run scadeploy.ir.passes.fold_batchnorm.fold_batchnorm on the graph first")
+
+
+@dataclass(frozen=True)
+class OpenVinoParity:
+    """OpenVINO (the saved IR, under the target's settings) against the float32 torch reference."""
+
+    samples: int
+    max_logit_diff: float
+    class_agreement: float
+    spikes_compared: int
+    spike_flips: int
+    precision: str  # what OpenVINO ran in
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return self.max_logit_diff <= self.tolerance and self.class_agreement == 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"spike_flip_rate": self.spike_flips / max(self.spikes_compared, 1),
+                               "passed": self.passed}
+
+
+def measure_parity(graph: Graph, options: OpenVinoOptions, model_xml: Path, samples: torch.Tensor) -> OpenVinoParity:
+    """Logits of the saved IR and every neuron's spikes (from a probe with spike outputs) vs torch_ref."""
+    config = openvino_config(options.inference_num_threads, options.precision, options.performance_hint)
+    x = samples.detach().float().cpu().contiguous()
+    ref = run_graph(graph, x, record=True)
+    compiled = compile_openvino(model_xml, config)
+    logits = torch.from_numpy(compiled.create_infer_request().infer({0: x.numpy()})[0].copy())
+    probe = build_sequence_model(align_channels(graph, options.align_channels), options.opset, expose_spikes=True)
+    outputs = compile_openvino(probe.SerializeToString(), config).create_infer_request().infer({0: x.numpy()})
+    flips = compared = 0
+    for node in graph.of_op(Op.NEURON):
+        expected = ref.spikes[node.name].flatten(0, 1)
+        got = torch.from_numpy(outputs[node.name].copy())[:, : expected.shape[1]]  # alignment channels come last
+        flips += int((got != expected).sum())
+        compared += expected.numel()
+    return OpenVinoParity(int(x.shape[0]), float((logits - ref.logits).abs().max()),
+                          float((logits.argmax(1) == ref.logits.argmax(1)).float().mean()), compared, flips,
+                          effective_precision(compiled), float(options.parity_tolerance))
+
+
+def save_ir(onnx_bytes: bytes, out_dir: Path) -> None:
+    """Convert the ONNX model and write `model.xml` + `model.bin` in float32, each replaced atomically."""
+    ov = import_openvino()
+    model = ov.Core().read_model(onnx_bytes)
+    scratch = Path(tempfile.mkdtemp(dir=out_dir, prefix=".openvino."))
+    try:
+        ov.save_model(model, str(scratch / MODEL_FILE), compress_to_fp16=False)
+        for name in (WEIGHTS_FILE, MODEL_FILE):  # the weights first: an .xml never points at missing weights
+            os.replace(scratch / name, out_dir / name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Tensor) -> dict:
+    """Write `model.xml`, `model.bin` and `openvino.config.json` into `out_dir`; return the manifest section."""
+    check_supported(graph, target)
+    options = parse_options(target)
+    out_dir = Path(out_dir)
+    sequence = build_sequence_model(align_channels(graph, options.align_channels), options.opset)
+    save_ir(sequence.SerializeToString(), out_dir)
+    config = openvino_config(options.inference_num_threads, options.precision, options.performance_hint)
+    atomic_write_bytes(out_dir / CONFIG_FILE, (json.dumps({"device": "CPU", "config": config}, indent=2) + "\n")
+                       .encode())
+    parity = measure_parity(graph, options, out_dir / MODEL_FILE, samples)
+    return {
+        "files": [MODEL_FILE, WEIGHTS_FILE, CONFIG_FILE],
+        "openvino": import_openvino().__version__,
+        "options": asdict(options),
+        "config": config,
+        "layout": {"kind": "sequence", "timesteps": graph.timesteps, "output": "logits [N, classes]"},
+        "parity": parity.to_dict(),
+    }
