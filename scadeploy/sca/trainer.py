@@ -3,8 +3,11 @@
 Per epoch: train on every batch (recording channel activity at the prunable neurons, and
 |dL/d gamma| over the last `grad_window` batches, or all of them for 0), step the lr schedule, then recompute the
 masks from scratch and apply them once (conv filter, BN gamma and beta of pruned channels set
-to 0; the optimizer state is kept, so momentum lets pruned channels drift and be regrown), then
-evaluate. Loss: cross-entropy on the model's output, the linear head of the time-mean spikes.
+to 0), then evaluate. NOTE: while a pruned channel's filter is exactly zero, dL/d gamma and dL/dW
+are exactly zero (its BN input is zero); beta still trains but moves neither. Only the optimizer
+momentum kept from before the pruning lets the filter and gamma drift, which is what makes the
+regrowth signal non-zero; so the optimizer state is kept on purpose. `warmup` epochs train dense
+before the first update. Loss: cross-entropy on the model's output, the linear head of the time-mean spikes.
 Under `torchrun` the model is wrapped in DDP and every per-channel signal is all-reduced, so each
 rank computes the same masks. This module never imports Lava (it sets the multiprocessing start
 method at import, which breaks torch.distributed and DataLoader workers).
@@ -106,7 +109,12 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             loss, train_acc = self.train_epoch(epoch, on_step)
             self.scheduler.step()
-            changes = self.update_structure() if self.budget else {"pruned": 0, "regrown": 0}
+            changes = {"pruned": 0, "regrown": 0}
+            if self.budget and epoch > self.config.warmup:
+                changes = self.update_structure()
+            elif self.budget:  # a dense warm-up epoch: its signals are not carried into the first update
+                self.activity.reset()
+                self.gamma_grad.reset()
             test_acc = self.evaluate()
             kept = {name: int(mask.sum()) for name, mask in self.masks.items()}
             stats = EpochStats(epoch, lr, loss, train_acc, test_acc, kept, sum(kept.values()),
@@ -135,7 +143,7 @@ class Trainer:
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         for step, batch in enumerate(order.split(cfg.batch_size)):
             x, y = images[batch], labels[batch]
-            if cfg.augment:
+            if cfg.augment:  # resolved: the recipe's default when not given
                 x = random_crop_flip(x, cfg.recipe.crop_padding, cfg.recipe.flip, self.augment_generator)
             x, y = x.to(self.device), y.to(self.device)
             out = self.net(encode_direct(x, cfg.timesteps))
@@ -157,7 +165,7 @@ class Trainer:
     def update_structure(self) -> dict[str, int]:
         """Recompute the masks from this epoch's signals and apply them once; the optimizer state is kept."""
         new = select_masks(self.activity.scores(), self.gamma_grad.scores(), self.budget, self.config.floor,
-                           self.masks, self.config.prune_only)
+                           self.masks, self.config.prune_only, self.config.ranking, self.config.min_keep)
         changes = mask_changes(self.masks, new)
         self.masks = new
         apply_masks(self.model, self.masks)
