@@ -33,12 +33,15 @@ from scadeploy.sca.structure import RANKINGS
               help="Also train a dense network from scratch at the widths each SCA run ends with.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
               help="Torch and ONNX Runtime threads.")
+@click.option("--repeats", default=20, show_default=True, type=click.IntRange(1), help="Timed latency runs per model.")
+@click.option("--synops-samples", default=64, show_default=True, type=click.IntRange(1),
+              help="Test samples SynOps are counted on.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Directory of the sweep; runs already in it are not redone.")
 @json_option
 @handles_errors
 def command(keeps: tuple[float, ...], widths: tuple[int, ...], prune_only: bool, scratch: bool, threads: int,
-            output: str, as_json: bool, **options) -> None:
+            repeats: int, synops_samples: int, output: str, as_json: bool, **options) -> None:
     """Train SCA at several keep ratios beside dense, from-scratch and prune-only runs; deploy and measure each.
 
     Every run is compiled to onnx-cpu and measured: last-epoch test accuracy, SynOps, dense MACs and
@@ -54,7 +57,8 @@ def command(keeps: tuple[float, ...], widths: tuple[int, ...], prune_only: bool,
 
     if widths:
         options["model_kwargs"] = {MODEL_WIDTH_ARG[options["model"]]: list(widths)}
-    plan = SweepPlan(TrainConfig(**options), tuple(keeps), prune_only, scratch, threads=threads)
+    plan = SweepPlan(TrainConfig(**options), tuple(keeps), prune_only, scratch, synops_samples=synops_samples,
+                     latency_repeats=repeats, threads=threads)
     plan.validate()
     total = len(run_labels(plan))
     with tqdm(total=total, desc="runs", unit="run", disable=as_json, position=0, dynamic_ncols=True) as runs, \
