@@ -6,8 +6,10 @@ Per dataset and seed, all with the same recipe and epochs (last-epoch test accur
 - dense: the full network;
 - scratch-K: a dense network trained from scratch at the widths SCA (best options) ends with at keep K;
 - paper-K: SCA with the paper's rule (raw global ranking) and the previous recipe's augmentation;
-- best-K: SCA with per-layer mean normalisation of the scores and no augmentation (the defaults);
-- prune-only-K: the best options without regrowth (pruned channels never come back);
+- best-K: SCA with per-layer mean normalisation of the scores and no augmentation;
+- tuned-K: best-K plus a per-layer minimum of K/2 of every layer's channels and a cubic ramp of the
+  kept fraction over the first 40% of the epochs; scratch-tuned-K trains its final widths from scratch;
+- prune-only-K, prune-only-tuned-K: best-K resp. tuned-K without regrowth (pruned channels never return);
 - best-aug-20: the best options with augmentation, the measurement behind the augmentation default.
 Runs go one at a time on one torch thread; every finished run is saved at once, and a run already in
 the JSON is not redone, so the study can be stopped and resumed.
@@ -21,6 +23,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,9 +37,22 @@ SETUPS = {
 }
 PAPER = {"ranking": "paper", "augment": True}
 BEST = {"ranking": "layer_mean", "augment": False}
-# label -> (options, the best-K run whose final widths it trains from scratch at, or None); in priority order
-RUNS: dict[str, tuple[dict, str | None]] = {
+
+
+def tuned(keep: float, epochs: int) -> dict:
+    """The best options plus a per-layer minimum of half the target and a ramp over 40% of the epochs."""
+    return {**BEST, "keep_ratio": keep, "min_keep": keep / 2, "ramp": round(0.4 * epochs)}
+
+
+# label -> (options, or a function of the epochs giving them; the SCA run whose final widths it trains
+# from scratch at, or None), in priority order.
+RUNS: dict[str, tuple[dict | Callable[[int], dict], str | None]] = {
     "dense": ({"augment": False}, None),
+    "tuned-20": (lambda epochs: tuned(0.2, epochs), None),
+    "scratch-tuned-20": ({"augment": False}, "tuned-20"),
+    "tuned-10": (lambda epochs: tuned(0.1, epochs), None),
+    "scratch-tuned-10": ({"augment": False}, "tuned-10"),
+    "prune-only-tuned-10": (lambda epochs: {**tuned(0.1, epochs), "prune_only": True}, None),
     "best-20": ({**BEST, "keep_ratio": 0.2}, None),
     "scratch-20": ({"augment": False}, "best-20"),
     "best-10": ({**BEST, "keep_ratio": 0.1}, None),
@@ -60,6 +76,7 @@ def config_for(dataset: str, label: str, seed: int, done: dict) -> TrainConfig |
     """The run's config; None while the SCA run whose widths a scratch run needs is not done."""
     setup = dict(SETUPS[dataset])
     options, widths_of = RUNS[label]
+    options = options(setup["epochs"]) if callable(options) else options
     kwargs = dict(setup.pop("model_kwargs", {}))
     if widths_of is not None:
         source = done.get(run_key(dataset, widths_of, seed))

@@ -18,6 +18,7 @@ OPTIONS = {
     "layer_mean": {"ranking": "layer_mean"},
     "min_keep": {"min_keep": 0.5},
     "warmup": {"warmup": 1},
+    "ramp": {"ramp": 2},
     "augment": {"augment": True},
     "prune_only": {"prune_only": True},
 }

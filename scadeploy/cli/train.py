@@ -55,6 +55,9 @@ def epoch_line(stats: EpochStats, epochs: int) -> str:
               help="Fraction of every prunable layer's channels it keeps at least (with --floor).")
 @click.option("--warmup", default=0, show_default=True, type=int,
               help="Dense epochs before the first structure update (measured worse on digits; 0 is the paper's).")
+@click.option("--ramp", default=0, show_default=True, type=int,
+              help="Structure updates over which the kept fraction falls from 1 to --keep (cubic, Zhu & Gupta 2017); "
+                   "0: the paper's fixed target from the first update.")
 @click.option("--augment/--no-augment", default=None,
               help="Random shift (and flip for CIFAR) of training images (default: the dataset's recipe, measured: "
                    "off for digits and mnist5k, on for CIFAR).")

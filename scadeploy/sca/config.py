@@ -80,6 +80,7 @@ class TrainConfig:
     ranking: str = "layer_mean"  # see RANKINGS in structure.py; "paper" is the published rule
     min_keep: float = 0.0  # fraction of every prunable layer's channels it keeps at least
     warmup: int = 0  # dense epochs before the first structure update
+    ramp: int = 0  # structure updates over which the kept fraction falls from 1 to the target (0: at once)
     augment: bool | None = None  # None: the dataset's recipe
     device: str = "cpu"
     model_kwargs: dict = field(default_factory=dict)  # e.g. smaller widths for tests
@@ -126,6 +127,7 @@ class TrainConfig:
             (self.warmup >= 0 and (self.epochs is None or self.warmup < self.epochs),
              f"warm-up must be 0 or more epochs and fewer than the {self.epochs} epochs, got {self.warmup}",
              "the structure needs at least one update after the warm-up"),
+            (self.ramp >= 0, f"ramp must be 0 (the target at once) or a number of updates, got {self.ramp}", None),
             (self.device == "cpu" or self.device.startswith("cuda"), f"unknown device '{self.device}'",
              "use cpu or cuda"),
         ]

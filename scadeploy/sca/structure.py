@@ -57,6 +57,21 @@ def default_budget(keep_ratio: float) -> Budget:
     return Budget(keep_ratio - beta, beta)
 
 
+def ramped_budget(budget: Budget, update: int, ramp: int) -> Budget:
+    """The budget of the `update`-th structure update (1-based) when the target is reached over `ramp` updates.
+
+    The kept fraction falls from 1 to the target along Zhu & Gupta's cubic schedule ("To prune, or
+    not to prune", 2017): k_u = k + (1 - k) * (1 - u / ramp)^3, alpha and beta scaled alike, so the
+    first updates remove few channels and the network can adapt. ramp 0 is the paper's fixed target
+    from the first update, which on short schedules removes most channels at once.
+    """
+    if ramp <= 0 or update >= ramp:
+        return budget
+    keep = budget.keep_ratio + (1.0 - budget.keep_ratio) * (1.0 - update / ramp) ** 3
+    scale = keep / budget.keep_ratio
+    return Budget(budget.alpha * scale, budget.beta * scale)
+
+
 def _flat(scores: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([s.double().flatten() for s in scores.values()])
 

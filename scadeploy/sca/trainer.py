@@ -34,7 +34,7 @@ from scadeploy.sca import distributed
 from scadeploy.sca.activity import ActivityRecorder, GammaGradRecorder, neuron_attrs
 from scadeploy.sca.augment import random_crop_flip
 from scadeploy.sca.config import ConfigError, EpochStats, TrainConfig, TrainResult
-from scadeploy.sca.structure import mask_changes, select_masks
+from scadeploy.sca.structure import mask_changes, ramped_budget, select_masks
 
 EVAL_BATCH = 256
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all) on rank 0
@@ -111,7 +111,7 @@ class Trainer:
             self.scheduler.step()
             changes = {"pruned": 0, "regrown": 0}
             if self.budget and epoch > self.config.warmup:
-                changes = self.update_structure()
+                changes = self.update_structure(epoch - self.config.warmup)
             elif self.budget:  # a dense warm-up epoch: its signals are not carried into the first update
                 self.activity.reset()
                 self.gamma_grad.reset()
@@ -162,9 +162,13 @@ class Trainer:
         loss_sum, correct, count = distributed.all_reduce_sum(totals.to(self.device)).tolist()
         return loss_sum / count, 100.0 * correct / count
 
-    def update_structure(self) -> dict[str, int]:
-        """Recompute the masks from this epoch's signals and apply them once; the optimizer state is kept."""
-        new = select_masks(self.activity.scores(), self.gamma_grad.scores(), self.budget, self.config.floor,
+    def update_structure(self, update: int | None = None) -> dict[str, int]:
+        """Recompute the masks from this epoch's signals and apply them once; the optimizer state is kept.
+
+        `update` (1-based) places this update on the ramp towards the target; None: the target itself.
+        """
+        budget = self.budget if update is None else ramped_budget(self.budget, update, self.config.ramp)
+        new = select_masks(self.activity.scores(), self.gamma_grad.scores(), budget, self.config.floor,
                            self.masks, self.config.prune_only, self.config.ranking, self.config.min_keep)
         changes = mask_changes(self.masks, new)
         self.masks = new

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from scadeploy.sca.structure import Budget, default_budget, mask_changes, select_masks
+from scadeploy.sca.structure import Budget, default_budget, mask_changes, ramped_budget, select_masks
 
 
 def _same(x: dict, y: dict) -> bool:
@@ -115,3 +115,13 @@ def test_min_keep_fraction_per_layer():
 def test_unknown_ranking_is_refused():
     with pytest.raises(ValueError, match="layer_mean, paper"):
         select_masks(ACTIVITY, GRAD, Budget(0.2, 0.1), ranking="nope")
+
+
+def test_ramp_falls_cubically_to_the_target():
+    target = Budget(0.1, 0.2)
+    keeps = [ramped_budget(target, u, 4).keep_ratio for u in range(1, 6)]
+    assert keeps[0] == pytest.approx(0.3 + 0.7 * 0.75 ** 3) and keeps[3:] == [pytest.approx(0.3)] * 2
+    assert keeps == sorted(keeps, reverse=True)  # never grows back
+    first = ramped_budget(target, 1, 4)
+    assert first.beta / first.alpha == pytest.approx(2.0)  # the split is kept
+    assert ramped_budget(target, 1, 0) == target  # no ramp: the paper's fixed target
