@@ -92,7 +92,9 @@ def run_one(config: TrainConfig) -> dict:
     meta = result.checkpoint.meta
     return {"last": meta["accuracy"]["last"], "best": meta["accuracy"]["best"],
             "kept": result.history[-1].kept, "keep_ratio": meta["keep_ratio"],
-            "config": config.to_dict(), "seconds": round(time.perf_counter() - start, 1)}
+            "config": config.to_dict(), "seconds": round(time.perf_counter() - start, 1),
+            # per epoch: test accuracy, channels kept, pruned and regrown by that epoch's update
+            "history": [[round(h.test_accuracy, 2), h.kept_total, h.pruned, h.regrown] for h in result.history]}
 
 
 def summarize(runs: dict) -> dict:
