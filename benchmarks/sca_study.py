@@ -118,6 +118,23 @@ def summarize(runs: dict) -> dict:
     return table
 
 
+def wide_markdown(table: dict) -> str:
+    """Mean last-epoch accuracy: one row per method, one column per dataset and keep ratio."""
+    methods = ["dense", "scratch", "scratch-tuned", "paper", "best", "tuned", "best-aug", "prune-only",
+               "prune-only-tuned"]
+    columns = [(d, k) for d in table for k in ("30", "20", "10")]
+    lines = ["| method | " + " | ".join(f"{d} {k}%" for d, k in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for method in methods:
+        cells = []
+        for dataset, keep in columns:
+            row = table[dataset].get("dense" if method == "dense" else f"{method}-{keep}")
+            sd = "" if row is None or row["last_sd"] is None else f" ± {row['last_sd']:.1f}"
+            cells.append("-" if row is None else f"{row['last_mean']:.1f}{sd}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(table: dict) -> str:
     lines = ["| dataset | run | last-epoch test acc % | sd | seeds | kept per layer (seed 0) |",
              "|---|---|---|---|---|---|"]
@@ -155,8 +172,9 @@ def main() -> None:
                                        "platform": platform.platform()})
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(report, indent=2))
-                args.out.with_suffix(".md").write_text(markdown(report["summary"]))
-    print(markdown(summarize(done)))
+                args.out.with_suffix(".md").write_text(wide_markdown(report["summary"]) + "\n"
+                                                       + markdown(report["summary"]))
+    print(wide_markdown(summarize(done)))
 
 
 if __name__ == "__main__":
