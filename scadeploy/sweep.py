@@ -142,10 +142,13 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, on_run: ProgressCallback | N
         result_file = run_dir / RESULT_FILE
         if on_run is not None:
             on_run(label, index, len(labels))
+        config = run_config(plan, label, done)
         if result_file.is_file():
             done[label] = json.loads(result_file.read_text())
+            if done[label].get("config") != json.loads(json.dumps(config.to_dict())):
+                raise SweepError(f"'{result_file}' was trained with other options than this sweep asks for",
+                                 "use a new output directory, or rerun with the options it was made with")
             continue
-        config = run_config(plan, label, done)
         run_dir.mkdir(parents=True, exist_ok=True)
         trained = train(config, on_step=on_step)
         save_checkpoint(trained.checkpoint, run_dir / "model.pt")

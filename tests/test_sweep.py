@@ -63,6 +63,10 @@ def test_sweep_writes_json_and_plot_and_resumes(tmp_path):
     second = invoke(*args)  # everything is done: read back, not retrained
     assert second.exit_code == 0 and checkpoint.stat().st_mtime_ns == before
     assert json.loads((out / "sweep.json").read_text())["runs"] == report["runs"]
+    fewer_epochs = list(args)
+    fewer_epochs[fewer_epochs.index("--epochs") + 1] = "2"
+    other = invoke(*fewer_epochs)  # other options are not mixed into this sweep's runs
+    assert other.exit_code != 0 and "trained with other options" in other.output
 
 
 def test_sweep_refuses_a_dense_keep_ratio(tmp_path):
