@@ -46,7 +46,7 @@ def save_sweep_plot(report: dict, path: str | Path) -> Path:
     axes[0].set_ylabel("last-epoch test accuracy, %")
     axes[0].legend(fontsize="small", loc="lower right")
     base = report["base"]
-    fig.suptitle(f"SCA sweep: {base['model']} on {base['dataset']}, {base['epochs']} epochs, "
+    fig.suptitle(f"SCA sweep: model {base['model']}, dataset {base['dataset']}, {base['epochs']} epochs, "
                  f"ranking {base['ranking']}, seed {base['seed']}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
