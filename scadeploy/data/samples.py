@@ -6,7 +6,7 @@ Accepted files (`--data FILE`), validated before use:
 - `x` is either frames `[N, C, H, W]` (direct encoding: the frame is shown at every time step) or a
   sequence `[T, N, C, H, W]`, time first (spikes or analog values per step, e.g. event-camera
   input). `[N, T, C, H, W]` is refused: transpose it so time comes first.
-Built-in names: `digits` and `cifar10`/`cifar100` (test split; CIFAR needs `data_dir`), and
+Built-in names: `digits`, `mnist5k` and `cifar10`/`cifar100` (test split; CIFAR needs `data_dir`), and
 `digits-events` (the digits test split as ON/OFF events, see `events.py`).
 """
 

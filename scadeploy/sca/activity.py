@@ -45,7 +45,7 @@ def channel_activity(attrs: NeuronAttrs, x_seq: torch.Tensor, score: str = "spik
         h = neuron_charge(attrs, x, v)
         spike, v = neuron_fire_reset(attrs, h)
         value = (spike + v.abs()) if score == "spike_v" else h.abs()
-        total += value.double().sum(dim=reduce_dims)
+        total += value.sum(dim=reduce_dims, dtype=torch.float64)
     return total
 
 

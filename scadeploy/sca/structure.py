@@ -3,8 +3,17 @@
 With N prunable channels in all and keep ratio k = alpha + beta:
 1. rank every channel of every prunable layer together by activity; keep the top floor(alpha * N);
 2. among the rest, regrow the top floor(beta * N) by |dL/d gamma|;
-3. give every layer with fewer than `floor` kept channels its most active ones (so no layer empties;
-   the total may then exceed the target by those few channels).
+3. give every layer with fewer than max(`floor`, ceil(`min_keep` * width)) kept channels its most
+   active ones (so no layer empties; the total may then exceed the target by those few channels).
+
+The ranking (`RANKINGS`) is either the paper's ("paper": raw scores compared across layers) or
+"layer_mean" (default): before the global ranking, each layer's activity and |dL/d gamma| are divided
+by that layer's mean. Raw activity falls in layers whose inputs were pruned, so the paper's rule
+starves them further; dividing by the layer mean compares channels by how they stand within their
+own layer, while the global ranking still decides how many each layer keeps. This is the
+layer-wise normalisation of pruning scores used by Molchanov et al. (ICLR 2017, "Pruning
+convolutional neural networks for resource efficient inference", per-layer L2 normalisation of the
+Taylor criterion) for the same reason; measured gains are in the README's SCA study.
 Masks are recomputed from scratch at each update. Prune-only (the ablation) has no regrowth and
 never brings a channel back: it keeps the top floor(k * N) by activity among the channels still kept.
 Ties are broken by position (stable sort), so equal inputs give equal masks on every rank.
@@ -16,6 +25,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+RANKINGS = ("layer_mean", "paper")
 
 # The paper's two published (alpha, beta) settings, by keep ratio; other ratios interpolate beta.
 PAPER_SPLITS = {0.3: (0.1, 0.2), 0.9: (0.8, 0.1)}
@@ -46,8 +57,34 @@ def default_budget(keep_ratio: float) -> Budget:
     return Budget(keep_ratio - beta, beta)
 
 
+def ramped_budget(budget: Budget, update: int, ramp: int) -> Budget:
+    """The budget of the `update`-th structure update (1-based) when the target is reached over `ramp` updates.
+
+    The kept fraction falls from 1 to the target along Zhu & Gupta's cubic schedule ("To prune, or
+    not to prune", 2017): k_u = k + (1 - k) * (1 - u / ramp)^3, alpha and beta scaled alike, so the
+    first updates remove few channels and the network can adapt. ramp 0 is the paper's fixed target
+    from the first update, which on short schedules removes most channels at once.
+    """
+    if ramp <= 0 or update >= ramp:
+        return budget
+    keep = budget.keep_ratio + (1.0 - budget.keep_ratio) * (1.0 - update / ramp) ** 3
+    scale = keep / budget.keep_ratio
+    return Budget(budget.alpha * scale, budget.beta * scale)
+
+
 def _flat(scores: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([s.double().flatten() for s in scores.values()])
+
+
+def normalized(scores: dict[str, torch.Tensor], ranking: str) -> dict[str, torch.Tensor]:
+    """Scores as the global ranking compares them: raw ("paper"), or divided by their layer's mean."""
+    if ranking == "paper":
+        return scores
+    out = {}
+    for name, values in scores.items():
+        mean = values.double().mean()
+        out[name] = values.double() / mean if mean > 0 else values.double()
+    return out
 
 
 def _top(values: torch.Tensor, candidates: torch.Tensor, count: int) -> torch.Tensor:
@@ -64,26 +101,30 @@ def _top(values: torch.Tensor, candidates: torch.Tensor, count: int) -> torch.Te
 
 def select_masks(activity: dict[str, torch.Tensor], gamma_grad: dict[str, torch.Tensor] | None, budget: Budget,
                  floor: int = 1, previous: dict[str, torch.Tensor] | None = None,
-                 prune_only: bool = False) -> dict[str, torch.Tensor]:
+                 prune_only: bool = False, ranking: str = "paper", min_keep: float = 0.0) -> dict[str, torch.Tensor]:
     """New masks (conv name -> bool[C], True = kept) from one epoch's activity and gamma-gradient scores.
 
     `previous` (the masks in force) is only read by prune-only, which never re-admits a pruned channel.
     """
+    if ranking not in RANKINGS:
+        raise ValueError(f"unknown ranking '{ranking}', choose one of {', '.join(RANKINGS)}")
     names = list(activity)
     sizes = [activity[n].numel() for n in names]
     total = sum(sizes)
-    act = _flat(activity)
+    act = _flat(normalized(activity, ranking))
     eligible = _flat(previous).bool() if prune_only and previous else torch.ones(total, dtype=torch.bool)
     if prune_only:
         keep = _top(act, eligible, math.floor(budget.keep_ratio * total + 1e-9))
     else:
         keep = _top(act, eligible, math.floor(budget.alpha * total + 1e-9))
-        grad = _flat(gamma_grad) if gamma_grad is not None else torch.zeros(total, dtype=torch.float64)
+        no_grad = torch.zeros(total, dtype=torch.float64)
+        grad = _flat(normalized(gamma_grad, ranking)) if gamma_grad is not None else no_grad
         keep |= _top(grad, ~keep, math.floor(budget.beta * total + 1e-9))
     masks = {}
     for name, size, kept, allowed in zip(names, sizes, keep.split(sizes), eligible.split(sizes), strict=True):
         kept = kept.clone()
-        missing = min(floor, size) - int(kept.sum())
+        least = max(floor, math.ceil(min_keep * size - 1e-9))
+        missing = min(least, size) - int(kept.sum())
         if missing > 0:
             kept |= _top(activity[name].double().flatten(), allowed & ~kept, missing)
         masks[name] = kept

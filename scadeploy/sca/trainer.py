@@ -3,8 +3,11 @@
 Per epoch: train on every batch (recording channel activity at the prunable neurons, and
 |dL/d gamma| over the last `grad_window` batches, or all of them for 0), step the lr schedule, then recompute the
 masks from scratch and apply them once (conv filter, BN gamma and beta of pruned channels set
-to 0; the optimizer state is kept, so momentum lets pruned channels drift and be regrown), then
-evaluate. Loss: cross-entropy on the model's output, the linear head of the time-mean spikes.
+to 0), then evaluate. NOTE: while a pruned channel's filter is exactly zero, dL/d gamma and dL/dW
+are exactly zero (its BN input is zero); beta still trains but moves neither. Only the optimizer
+momentum kept from before the pruning lets the filter and gamma drift, which is what makes the
+regrowth signal non-zero; so the optimizer state is kept on purpose. `warmup` epochs train dense
+before the first update. Loss: cross-entropy on the model's output, the linear head of the time-mean spikes.
 Under `torchrun` the model is wrapped in DDP and every per-channel signal is all-reduced, so each
 rank computes the same masks. This module never imports Lava (it sets the multiprocessing start
 method at import, which breaks torch.distributed and DataLoader workers).
@@ -31,7 +34,7 @@ from scadeploy.sca import distributed
 from scadeploy.sca.activity import ActivityRecorder, GammaGradRecorder, neuron_attrs
 from scadeploy.sca.augment import random_crop_flip
 from scadeploy.sca.config import ConfigError, EpochStats, TrainConfig, TrainResult
-from scadeploy.sca.structure import mask_changes, select_masks
+from scadeploy.sca.structure import mask_changes, ramped_budget, select_masks
 
 EVAL_BATCH = 256
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all) on rank 0
@@ -106,7 +109,12 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             loss, train_acc = self.train_epoch(epoch, on_step)
             self.scheduler.step()
-            changes = self.update_structure() if self.budget else {"pruned": 0, "regrown": 0}
+            changes = {"pruned": 0, "regrown": 0}
+            if self.budget and epoch > self.config.warmup:
+                changes = self.update_structure(epoch - self.config.warmup)
+            elif self.budget:  # a dense warm-up epoch: its signals are not carried into the first update
+                self.activity.reset()
+                self.gamma_grad.reset()
             test_acc = self.evaluate()
             kept = {name: int(mask.sum()) for name, mask in self.masks.items()}
             stats = EpochStats(epoch, lr, loss, train_acc, test_acc, kept, sum(kept.values()),
@@ -135,7 +143,7 @@ class Trainer:
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         for step, batch in enumerate(order.split(cfg.batch_size)):
             x, y = images[batch], labels[batch]
-            if cfg.augment:
+            if cfg.augment:  # resolved: the recipe's default when not given
                 x = random_crop_flip(x, cfg.recipe.crop_padding, cfg.recipe.flip, self.augment_generator)
             x, y = x.to(self.device), y.to(self.device)
             out = self.net(encode_direct(x, cfg.timesteps))
@@ -154,10 +162,14 @@ class Trainer:
         loss_sum, correct, count = distributed.all_reduce_sum(totals.to(self.device)).tolist()
         return loss_sum / count, 100.0 * correct / count
 
-    def update_structure(self) -> dict[str, int]:
-        """Recompute the masks from this epoch's signals and apply them once; the optimizer state is kept."""
-        new = select_masks(self.activity.scores(), self.gamma_grad.scores(), self.budget, self.config.floor,
-                           self.masks, self.config.prune_only)
+    def update_structure(self, update: int | None = None) -> dict[str, int]:
+        """Recompute the masks from this epoch's signals and apply them once; the optimizer state is kept.
+
+        `update` (1-based) places this update on the ramp towards the target; None: the target itself.
+        """
+        budget = self.budget if update is None else ramped_budget(self.budget, update, self.config.ramp)
+        new = select_masks(self.activity.scores(), self.gamma_grad.scores(), budget, self.config.floor,
+                           self.masks, self.config.prune_only, self.config.ranking, self.config.min_keep)
         changes = mask_changes(self.masks, new)
         self.masks = new
         apply_masks(self.model, self.masks)

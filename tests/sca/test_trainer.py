@@ -27,7 +27,7 @@ def test_update_recomputes_masks_applies_them_once_and_keeps_momentum():
     for epoch in (1, 2):
         trainer.train_epoch(epoch)
         expected = select_masks(trainer.activity.scores(), trainer.gamma_grad.scores(), trainer.budget,
-                                previous=trainer.masks)
+                                previous=trainer.masks, ranking=trainer.config.ranking)
         momentum = {id(p): trainer.optimizer.state[p]["momentum_buffer"].clone() for p in trainer.model.parameters()}
         trainer.update_structure()
         assert all(torch.equal(trainer.masks[k], expected[k]) for k in expected)  # from this epoch's scores
@@ -121,3 +121,28 @@ def test_cifar_files_end_to_end(tmp_path, model, dataset, kwargs):
     assert sum(int(m.sum()) for m in ckpt.masks.values()) >= int(0.3 * total)
     assert len(ckpt.masks) == (13 if model == "vgg16" else 8)
     ckpt.build()  # the weights fit the stored architecture
+
+
+def test_warmup_epochs_train_dense_then_prune():
+    result = train(TrainConfig(keep_ratio=0.3, epochs=3, warmup=2, batch_size=128,
+                               model_kwargs={"widths": [4, 8, 8]}))
+    assert [h.kept_total for h in result.history[:2]] == [20, 20]  # dense while warming up
+    assert result.history[2].kept_total < 20 and result.history[2].pruned > 0
+
+
+@pytest.mark.parametrize("dataset, augment", [("digits", False), ("mnist5k", False), ("cifar10", True)])
+def test_augmentation_default_is_the_recipe(dataset, augment):
+    assert TrainConfig(dataset=dataset).resolved().augment is augment
+    assert TrainConfig(dataset=dataset, augment=not augment).resolved().augment is (not augment)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ranking": "raw"}, "unknown ranking"),
+    ({"min_keep": 1.0}, "minimum kept fraction"),
+    ({"warmup": 3, "epochs": 3}, "warm-up"),
+    ({"warmup": -1}, "warm-up"),
+    ({"ramp": -1}, "ramp must be"),
+])
+def test_recipe_controls_are_checked(options, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(keep_ratio=0.3, **options).resolved()
