@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scadeploy.measure.report import save_figure
+
 # run kind -> (marker, colour, legend label)
 STYLES = {
     "dense": ("*", "black", "dense"),
@@ -48,9 +50,4 @@ def save_sweep_plot(report: dict, path: str | Path) -> Path:
     base = report["base"]
     fig.suptitle(f"SCA sweep: model {base['model']}, dataset {base['dataset']}, {base['epochs']} epochs, "
                  f"ranking {base['ranking']}, seed {base['seed']}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path)

@@ -65,7 +65,7 @@ def save_line_plot(path: str | Path, series: Mapping[str, tuple[Sequence[float],
     if logy:
         ax.set_yscale("log")
     ax.legend(fontsize="small")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def save_bar_plot(path: str | Path, categories: Sequence[str], series: Mapping[str, Sequence[float]], title: str,
@@ -80,10 +80,11 @@ def save_bar_plot(path: str | Path, categories: Sequence[str], series: Mapping[s
     if logy:
         ax.set_yscale("log")
     ax.legend(fontsize="small")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
-def _save(plt, fig, path: str | Path) -> Path:
+def save_figure(plt, fig, path: str | Path) -> Path:
+    """Write a matplotlib figure (parent directories created) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

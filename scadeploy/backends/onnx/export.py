@@ -69,13 +69,18 @@ def parse_options(target: Target) -> OnnxOptions:
     return options
 
 
+def check_lowerable(graph: Graph, backend: str) -> None:
+    """One error listing every node the ONNX lowering (also OpenVINO's input) cannot take."""
+    problems = [f"'{n.name}': batch norm is not folded" for n in graph.of_op(Op.BATCHNORM)]
+    if problems:
+        raise UnsupportedError(f"the {backend} backend cannot lower: " + "; ".join(problems),
+                               "run scadeploy.ir.passes.fold_batchnorm.fold_batchnorm on the graph first")
+
+
 def check_supported(graph: Graph, target: Target) -> None:
     """Raise one error listing everything this backend cannot lower (before anything is written)."""
     parse_options(target)
-    problems = [f"'{n.name}': batch norm is not folded" for n in graph.of_op(Op.BATCHNORM)]
-    if problems:
-        raise UnsupportedError("the ONNX backend cannot lower: " + "; ".join(problems),
-                               "run scadeploy.ir.passes.fold_batchnorm.fold_batchnorm on the graph first")
+    check_lowerable(graph, "ONNX")
 
 
 def build_models(graph: Graph, options: OnnxOptions) -> tuple[onnx.ModelProto, onnx.ModelProto]:
@@ -85,15 +90,14 @@ def build_models(graph: Graph, options: OnnxOptions) -> tuple[onnx.ModelProto, o
 
 
 @dataclass(frozen=True)
-class OnnxParity:
-    """ONNX Runtime against the float32 torch reference on the same inputs."""
+class RuntimeParity:
+    """A runtime (ONNX Runtime, OpenVINO) against the float32 torch reference on the same inputs."""
 
     samples: int
     max_logit_diff: float
     class_agreement: float
     spikes_compared: int
     spike_flips: int
-    step_vs_sequence_max_diff: float
     tolerance: float
 
     @property
@@ -103,6 +107,13 @@ class OnnxParity:
     def to_dict(self) -> dict:
         return asdict(self) | {"spike_flip_rate": self.spike_flips / max(self.spikes_compared, 1),
                                "passed": self.passed}
+
+
+@dataclass(frozen=True)
+class OnnxParity(RuntimeParity):
+    """ONNX Runtime's parity, and the step layout against the sequence layout."""
+
+    step_vs_sequence_max_diff: float
 
 
 def measure_parity(graph: Graph, options: OnnxOptions, step_model: onnx.ModelProto,
@@ -134,8 +145,8 @@ def measure_parity(graph: Graph, options: OnnxOptions, step_model: onnx.ModelPro
         class_agreement=float((logits.argmax(1) == ref.logits.argmax(1)).float().mean()),
         spikes_compared=compared,
         spike_flips=flips,
-        step_vs_sequence_max_diff=float((step_logits - logits).abs().max()),
         tolerance=float(options.parity_tolerance),
+        step_vs_sequence_max_diff=float((step_logits - logits).abs().max()),
     )
 
 

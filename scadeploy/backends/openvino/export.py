@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from scadeploy.backends.onnx.align import align_channels
+from scadeploy.backends.onnx.export import RuntimeParity, check_lowerable
 from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET
 from scadeploy.backends.onnx.sequence import build_sequence_model
 from scadeploy.backends.openvino.runtime import (
@@ -30,7 +31,7 @@ from scadeploy.backends.openvino.runtime import (
 )
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.checkpoint import atomic_write_bytes
-from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.errors import TargetError
 from scadeploy.ir.graph import Graph, Op
 from scadeploy.targets import Target
 
@@ -73,31 +74,14 @@ def check_supported(graph: Graph, target: Target) -> None:
     """Raise one error listing everything this backend cannot lower (before anything is written)."""
     parse_options(target)
     import_openvino()
-    problems = [f"'{n.name}': batch norm is not folded" for n in graph.of_op(Op.BATCHNORM)]
-    if problems:
-        raise UnsupportedError("the OpenVINO backend cannot lower: " + "; ".join(problems),
-                               "run scadeploy.ir.passes.fold_batchnorm.fold_batchnorm on the graph first")
+    check_lowerable(graph, "OpenVINO")
 
 
 @dataclass(frozen=True)
-class OpenVinoParity:
+class OpenVinoParity(RuntimeParity):
     """OpenVINO (the saved IR, under the target's settings) against the float32 torch reference."""
 
-    samples: int
-    max_logit_diff: float
-    class_agreement: float
-    spikes_compared: int
-    spike_flips: int
     precision: str  # what OpenVINO ran in
-    tolerance: float
-
-    @property
-    def passed(self) -> bool:
-        return self.max_logit_diff <= self.tolerance and self.class_agreement == 1.0
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"spike_flip_rate": self.spike_flips / max(self.spikes_compared, 1),
-                               "passed": self.passed}
 
 
 def measure_parity(graph: Graph, options: OpenVinoOptions, model_xml: Path, samples: torch.Tensor) -> OpenVinoParity:
@@ -115,9 +99,10 @@ def measure_parity(graph: Graph, options: OpenVinoOptions, model_xml: Path, samp
         got = torch.from_numpy(outputs[node.name].copy())[:, : expected.shape[1]]  # alignment channels come last
         flips += int((got != expected).sum())
         compared += expected.numel()
-    return OpenVinoParity(int(x.shape[0]), float((logits - ref.logits).abs().max()),
-                          float((logits.argmax(1) == ref.logits.argmax(1)).float().mean()), compared, flips,
-                          effective_precision(compiled), float(options.parity_tolerance))
+    return OpenVinoParity(samples=int(x.shape[0]), max_logit_diff=float((logits - ref.logits).abs().max()),
+                          class_agreement=float((logits.argmax(1) == ref.logits.argmax(1)).float().mean()),
+                          spikes_compared=compared, spike_flips=flips, tolerance=float(options.parity_tolerance),
+                          precision=effective_precision(compiled))
 
 
 def save_ir(onnx_bytes: bytes, out_dir: Path) -> None:
