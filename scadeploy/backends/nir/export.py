@@ -56,7 +56,8 @@ def lowering_problems(graph: Graph) -> list[str]:
     problems += [f"'{n.name}' is not folded into a conv/linear (NIR has no batch norm)"
                  for n in graph.of_op(Op.BATCHNORM)]
     for add in graph.of_op(Op.ADD):
-        if len(set(_sources(graph, add.name))) != len(_sources(graph, add.name)):
+        sources = _sources(graph, add.name)
+        if len(set(sources)) != len(sources):
             problems.append(f"'{add.name}' adds a value to itself (NIR fan-in edges cannot repeat)")
     names = [nir_name(n.name) for n in graph.nodes]
     if len(set(names)) != len(names):
