@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test fuzz demo bench lint clean
+.PHONY: setup test fuzz demo bench lint docs clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_vgg16.py
+
+# The layer table in docs/layers.md is generated from the op registry (a test checks it is current).
+docs: setup
+	$(BIN)/python -m scadeploy.backends.op_tables docs/layers.md
 
 lint: setup
 	$(BIN)/ruff check scadeploy tests examples benchmarks

@@ -43,16 +43,16 @@ import numpy as np
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from scadeploy.artifact.directory import open_compiled
 from scadeploy.backends.onnx.export import OnnxOptions
 from scadeploy.backends.onnx.runtime import ort_session
 from scadeploy.backends.openvino.runtime import openvino_available
-from scadeploy.checkpoint import Checkpoint, save_checkpoint
 from scadeploy.cli.benchmark import plot
-from scadeploy.compiled import open_compiled
 from scadeploy.compiler import compile_checkpoint
+from scadeploy.frontends.checkpoint import Checkpoint, save_checkpoint
+from scadeploy.frontends.masks import apply_masks, random_masks
 from scadeploy.ir.cost import dense_macs as node_dense_macs
 from scadeploy.ir.graph import Graph, Op
-from scadeploy.masks import apply_masks, random_masks
 from scadeploy.measure.harness import EXACT_KINDS, benchmark_compiled
 from scadeploy.models import build_model, randomize_batchnorm
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from scadeploy.backends.lava.evaluate import simulate
-from scadeploy.checkpoint import save_checkpoint
 from scadeploy.compiler import compile_checkpoint
+from scadeploy.frontends.checkpoint import save_checkpoint
 from scadeploy.sca.config import TrainConfig
 from scadeploy.sca.trainer import train
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from scadeploy.checkpoint import save_checkpoint
 from scadeploy.compiler import compile_model
 from scadeploy.data import load_dataset
+from scadeploy.frontends.checkpoint import save_checkpoint
 from scadeploy.sca import EpochStats, TrainConfig, train
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scadeploy.checkpoint import save_checkpoint
 from scadeploy.compiler import compile_checkpoint
+from scadeploy.frontends.checkpoint import save_checkpoint
 from scadeploy.sca import TrainConfig, train
 
 

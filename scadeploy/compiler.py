@@ -17,23 +17,24 @@ import logging
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
 from pathlib import Path
 from types import ModuleType
 
 import torch
 from torch import nn
 
-from scadeploy import __version__
-from scadeploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, sha256_of
+from scadeploy.artifact.files import sha256_of
+from scadeploy.artifact.serialize import save_graph
 from scadeploy.data.samples import FRAMES, Samples, load_samples, random_samples
 from scadeploy.errors import DataError, OutputExistsError, ScadeployError, TargetError, UnsupportedError
+from scadeploy.frontends.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.cost import layer_costs, total_dense_macs
 from scadeploy.ir.graph import Encoding, Graph, Op
 from scadeploy.ir.infer_masks import infer_masks
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.passes.strip_channels import StripReport, strip_channels
-from scadeploy.ir.serialize import save_graph
-from scadeploy.ir.trace import trace_model
 from scadeploy.models import MODEL_WIDTH_ARG, build_model
 from scadeploy.parity import StripParity, TraceFidelity, compare_stripped, compare_traced, sample_count
 from scadeploy.targets import Target, load_target
@@ -170,7 +171,7 @@ def build_manifest(result: CompileResult, data: dict, source: dict | None = None
     if result.fidelity is not None:
         parity["trace_vs_model"] = result.fidelity.to_dict()
     return {
-        "scadeploy": __version__,
+        "scadeploy": package_version("scadeploy"),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "source": source,
         "data": data,
@@ -308,7 +309,7 @@ def compile_user_model(weights: str | Path, model_spec: str, out_dir: str | Path
                        input_shape: tuple[int, ...] | None = None,
                        timesteps: int | None = None) -> tuple[CompileResult, dict]:
     """`scadeploy compile WEIGHTS --model MODULE:FACTORY`: a user's own model and plain state_dict."""
-    from scadeploy.user_model import build_user_model, load_masks, load_weights
+    from scadeploy.frontends.user_model import build_user_model, load_masks, load_weights
 
     weights, out_dir = Path(weights), Path(out_dir)
     _check_output(out_dir, target_names, force)
@@ -332,8 +333,8 @@ def compile_nir(path: str | Path, out_dir: str | Path, target_names: tuple[str, 
     The graph read from the file is checked against spikingjelly's own NIR importer on the inputs
     (every neuron's spikes), recorded as the source parity, like the trace check of a torch model.
     """
-    from scadeploy.backends.nir.importer import nir_input_shape, nir_to_graph, read_nir
     from scadeploy.backends.nir.peers import spikingjelly_parity
+    from scadeploy.frontends.nir import nir_input_shape, nir_to_graph, read_nir
 
     path, out_dir = Path(path), Path(out_dir)
     _check_output(out_dir, target_names, force)

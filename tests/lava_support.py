@@ -7,11 +7,11 @@ from support import masked_model
 
 from scadeploy.backends.lava.export import lower_graph
 from scadeploy.backends.lava.net import FixedNet
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Graph
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.passes.quantize import QuantOptions
 from scadeploy.ir.passes.strip_channels import strip_channels
-from scadeploy.ir.trace import trace_model
 
 CASES = {
     "digits": ("digits", {}, (1, 8, 8)),

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scadeploy.checkpoint import Checkpoint, save_checkpoint
-from scadeploy.masks import apply_masks, random_masks
+from scadeploy.frontends.checkpoint import Checkpoint, save_checkpoint
+from scadeploy.frontends.masks import apply_masks, random_masks
 from scadeploy.models import build_model, randomize_batchnorm
 
 INPUT_SHAPES = {"digits": (1, 8, 8), "vgg16": (3, 32, 32), "vgg_mnist": (1, 28, 28), "resnet18": (3, 32, 32)}

@@ -15,10 +15,15 @@ from spikingjelly.activation_based import layer, neuron
 from torch import nn
 
 from scadeploy.ir.graph import Graph, NeuronKind, Node, Op
+from scadeploy.ir.ops import BackendOps
 from scadeploy.models.common import MeanOverTime
 
+SPIKINGJELLY_OPS = BackendOps("spikingjelly")
+"""The spikingjelly layer of every IR op: `rule(node, graph) -> module` (multi-step mode)."""
 
-def _neuron(node: Node) -> nn.Module:
+
+@SPIKINGJELLY_OPS.lowers(Op.NEURON, how="neuron.IFNode / LIFNode (a PLIF as a LIF with its traced tau)")
+def _neuron(node: Node, graph: Graph) -> nn.Module:
     a = node.attrs
     common = dict(v_threshold=a.v_threshold, v_reset=a.v_reset, step_mode="m")
     if a.kind is NeuronKind.IF:
@@ -26,28 +31,57 @@ def _neuron(node: Node) -> nn.Module:
     return neuron.LIFNode(tau=a.tau, decay_input=a.decay_input, **common)
 
 
-def _layer(node: Node, graph: Graph) -> nn.Module | None:
+@SPIKINGJELLY_OPS.lowers(Op.CONV2D, how="layer.Conv2d")
+def _conv(node: Node, graph: Graph) -> nn.Module:
     a = node.attrs
-    if node.op is Op.CONV2D:
-        return layer.Conv2d(a.in_channels, a.out_channels, a.kernel_size, a.stride, a.padding, a.dilation,
-                            a.groups, a.bias, step_mode="m")
-    if node.op is Op.LINEAR:
-        return layer.Linear(a.in_features, a.out_features, a.bias, step_mode="m")
-    if node.op is Op.BATCHNORM:
-        two_d = len(graph[node.inputs[0]].shape) == 3
-        cls = layer.BatchNorm2d if two_d else layer.BatchNorm1d
-        return cls(a.num_features, eps=a.eps, step_mode="m").eval()
-    if node.op is Op.NEURON:
-        return _neuron(node)
-    if node.op is Op.MAXPOOL:
-        return layer.MaxPool2d(a.kernel_size, a.stride, a.padding, step_mode="m")
-    if node.op is Op.AVGPOOL:
-        return layer.AvgPool2d(a.kernel_size, a.stride, a.padding, step_mode="m")
-    if node.op is Op.FLATTEN:
-        return layer.Flatten(step_mode="m")
-    if node.op is Op.MEAN_OVER_TIME:
-        return MeanOverTime()
-    return None  # input, add, output: no module
+    return layer.Conv2d(a.in_channels, a.out_channels, a.kernel_size, a.stride, a.padding, a.dilation,
+                        a.groups, a.bias, step_mode="m")
+
+
+@SPIKINGJELLY_OPS.lowers(Op.LINEAR, how="layer.Linear")
+def _linear(node: Node, graph: Graph) -> nn.Module:
+    a = node.attrs
+    return layer.Linear(a.in_features, a.out_features, a.bias, step_mode="m")
+
+
+@SPIKINGJELLY_OPS.lowers(Op.BATCHNORM, how="layer.BatchNorm2d / BatchNorm1d")
+def _batchnorm(node: Node, graph: Graph) -> nn.Module:
+    a = node.attrs
+    cls = layer.BatchNorm2d if len(graph[node.inputs[0]].shape) == 3 else layer.BatchNorm1d
+    return cls(a.num_features, eps=a.eps, step_mode="m").eval()
+
+
+@SPIKINGJELLY_OPS.lowers(Op.MAXPOOL, how="layer.MaxPool2d")
+def _maxpool(node: Node, graph: Graph) -> nn.Module:
+    a = node.attrs
+    return layer.MaxPool2d(a.kernel_size, a.stride, a.padding, step_mode="m")
+
+
+@SPIKINGJELLY_OPS.lowers(Op.AVGPOOL, how="layer.AvgPool2d")
+def _avgpool(node: Node, graph: Graph) -> nn.Module:
+    a = node.attrs
+    return layer.AvgPool2d(a.kernel_size, a.stride, a.padding, step_mode="m")
+
+
+@SPIKINGJELLY_OPS.lowers(Op.FLATTEN, how="layer.Flatten")
+def _flatten(node: Node, graph: Graph) -> nn.Module:
+    return layer.Flatten(step_mode="m")
+
+
+@SPIKINGJELLY_OPS.lowers(Op.MEAN_OVER_TIME, how="MeanOverTime")
+def _mean_over_time(node: Node, graph: Graph) -> nn.Module:
+    return MeanOverTime()
+
+
+SPIKINGJELLY_OPS.lower(Op.INPUT, "the forward() argument [T, N, ...]")
+SPIKINGJELLY_OPS.lower(Op.ADD, "a sum in forward()")
+SPIKINGJELLY_OPS.lower(Op.OUTPUT, "forward()'s result (time mean of a per-step output)")
+
+
+def _layer(node: Node, graph: Graph) -> nn.Module | None:
+    """The node's module; None for the ops forward() computes itself (input, add, output)."""
+    entry = SPIKINGJELLY_OPS.table.get(node.op)
+    return SPIKINGJELLY_OPS.rule(node)(node, graph) if getattr(entry, "rule", None) else None
 
 
 class GraphModule(nn.Module):

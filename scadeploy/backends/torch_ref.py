@@ -1,9 +1,8 @@
 """The torch reference executor: an interpreter over the IR, the oracle for every other backend.
 
-Values are `[T, N, ...]` tensors, except that a direct-encoded input and everything computed
-from it before the first neuron stays one static `[N, ...]` frame (the same at every step), so
-the first layers run once instead of T times. Runs in any float dtype; float64 removes
-summation-order ties when two graphs that should agree are compared.
+Each node runs its op's reference rule (`ir/reference.py`), on `[T, N, ...]` values or one static
+frame (see `Value`). Runs in any float dtype; float64 removes summation-order ties when two graphs
+that should agree are compared.
 """
 
 from __future__ import annotations
@@ -12,17 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from scadeploy.ir.graph import Encoding, Graph, Node, Op
-from scadeploy.ir.neuron import run_neuron
-
-
-@dataclass
-class Value:
-    tensor: torch.Tensor
-    static: bool  # True: one [N, ...] frame shared by every step; False: [T, N, ...] (or untimed)
-    timed: bool = True
+from scadeploy.ir.ops import OPS
+from scadeploy.ir.reference import Value
 
 
 @dataclass
@@ -33,53 +25,9 @@ class RunResult:
     spikes: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def _per_frame(fn: Callable[[torch.Tensor], torch.Tensor], value: Value) -> Value:
-    """Apply a stateless op to every frame, folding T into the batch (one call on T*N)."""
-    t = value.tensor
-    if value.static or not value.timed:
-        return Value(fn(t), value.static, value.timed)
-    out = fn(t.flatten(0, 1))
-    return Value(out.reshape(t.shape[0], t.shape[1], *out.shape[1:]), False)
-
-
 def apply_node(node: Node, args: list[Value], timesteps: int, params: dict[str, torch.Tensor]) -> Value:
-    a = node.attrs
-    op = node.op
-    if op is Op.CONV2D:
-        return _per_frame(
-            lambda t: F.conv2d(t, params["weight"], params.get("bias"), a.stride, a.padding, a.dilation, a.groups),
-            args[0],
-        )
-    if op is Op.LINEAR:
-        return _per_frame(lambda t: F.linear(t, params["weight"], params.get("bias")), args[0])
-    if op is Op.BATCHNORM:
-        return _per_frame(
-            lambda t: F.batch_norm(
-                t, params["running_mean"], params["running_var"], params["weight"], params["bias"], False, 0.0, a.eps
-            ),
-            args[0],
-        )
-    if op is Op.MAXPOOL:
-        return _per_frame(lambda t: F.max_pool2d(t, a.kernel_size, a.stride, a.padding), args[0])
-    if op is Op.AVGPOOL:
-        return _per_frame(lambda t: F.avg_pool2d(t, a.kernel_size, a.stride, a.padding), args[0])
-    if op is Op.FLATTEN:
-        return _per_frame(lambda t: t.flatten(1), args[0])
-    if op is Op.NEURON:
-        x = args[0]
-        seq = x.tensor.expand(timesteps, *x.tensor.shape) if x.static else x.tensor
-        return Value(run_neuron(a, seq), False)
-    if op is Op.ADD:
-        if all(v.static for v in args):
-            return Value(sum(v.tensor for v in args), True)
-        return Value(sum(v.tensor for v in args), False, args[0].timed)
-    if op is Op.MEAN_OVER_TIME:
-        x = args[0]
-        return Value(x.tensor if x.static else x.tensor.mean(0), False, timed=False)
-    if op is Op.OUTPUT:
-        x = args[0]
-        return Value(x.tensor if (x.static or not x.timed) else x.tensor.mean(0), False, timed=False)
-    raise NotImplementedError(f"torch_ref has no rule for op {op.value}")  # verify() rules this out
+    """The op's reference rule (`ir/reference.py`, named by the registry in `ir/ops.py`)."""
+    return OPS[node.op].reference(node, args, timesteps, params)
 
 
 Observer = Callable[[Node, list[Value]], None]

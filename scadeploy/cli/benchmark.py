@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
+from scadeploy.artifact.manifest import record_in_manifest
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
-from scadeploy.manifest import record_in_manifest
 from scadeploy.measure.harness import (
     AUTO,
     DEFAULT_RUNNERS,
@@ -108,7 +108,7 @@ def command(directory: str, batch_sizes: tuple[int, ...], runners: tuple[str, ..
       scadeploy benchmark out -r onnx:stripped -r onnx:masked --json
       scadeploy benchmark out -r auto -r openvino-bf16
     """
-    from scadeploy.compiled import open_compiled
+    from scadeploy.artifact.directory import open_compiled
 
     out_dir = Path(directory)
     compiled = open_compiled(out_dir)

@@ -37,8 +37,8 @@ def command(out_dir: str, keep_ratio: float, epochs: int | None, lava_samples: i
       scadeploy demo
       scadeploy demo --epochs 10 --lava-samples 20 -o /tmp/demo --force
     """
-    from scadeploy.demo import DemoConfig, run_demo
     from scadeploy.measure.report import make_table
+    from scadeploy.studies.demo import DemoConfig, run_demo
 
     config = DemoConfig(Path(out_dir), keep_ratio, epochs, seed, lava_samples, repeats, force=force)
     say = (lambda _: None) if as_json else click.echo

@@ -51,11 +51,11 @@ def command(path: str, show_graph: bool, as_json: bool) -> None:
     if Path(path).is_dir():
         _inspect_compiled(Path(path), show_graph, as_json)
         return
-    from scadeploy.checkpoint import load_checkpoint
     from scadeploy.compiler import cost_summary
+    from scadeploy.frontends.checkpoint import load_checkpoint
+    from scadeploy.frontends.trace import trace_model
     from scadeploy.ir.format import format_graph
     from scadeploy.ir.passes.strip_channels import strip_channels
-    from scadeploy.ir.trace import trace_model
 
     ckpt = load_checkpoint(path)
     masked = trace_model(ckpt.build(), ckpt.input_shape, ckpt.timesteps)
@@ -77,7 +77,7 @@ def command(path: str, show_graph: bool, as_json: bool) -> None:
 
 
 def _inspect_compiled(path: Path, show_graph: bool, as_json: bool) -> None:
-    from scadeploy.compiled import open_compiled
+    from scadeploy.artifact.directory import open_compiled
     from scadeploy.errors import ArtifactError
     from scadeploy.ir.format import format_graph
 

@@ -53,7 +53,7 @@ def command(keeps: tuple[float, ...], widths: tuple[int, ...], prune_only: bool,
       scadeploy sweep --keep 0.5 --keep 0.3 --epochs 3 -o sweep-digits
       scadeploy sweep --model vgg_mnist --dataset mnist5k --keep 0.3 --keep 0.2 --keep 0.1 -o sweep-mnist
     """
-    from scadeploy.sweep import SweepPlan, run_labels, run_sweep
+    from scadeploy.studies.sweep import SweepPlan, run_labels, run_sweep
 
     if widths:
         options["model_kwargs"] = {MODEL_WIDTH_ARG[options["model"]]: list(widths)}

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from scadeploy.checkpoint import save_checkpoint
 from scadeploy.cli.common import echo_json, handles_errors, json_option
 from scadeploy.data.datasets import DATASETS
 from scadeploy.errors import OutputExistsError
+from scadeploy.frontends.checkpoint import save_checkpoint
 from scadeploy.models import MODEL_WIDTH_ARG, MODELS, NEURON_KINDS
 from scadeploy.sca import EpochStats, TrainConfig, train
 from scadeploy.sca.activity import SCORES

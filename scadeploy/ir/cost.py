@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scadeploy.ir.graph import PRODUCER_OPS, Graph, Node, Op
+from scadeploy.ir.graph import Graph, Node, Op
+from scadeploy.ir.ops import PRODUCER_OPS
 
 
 @dataclass(frozen=True)

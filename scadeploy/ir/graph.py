@@ -143,28 +143,6 @@ Attrs = (
     | OutputAttrs
 )
 
-ATTRS_OF_OP: dict[Op, type] = {
-    Op.INPUT: InputAttrs,
-    Op.CONV2D: Conv2dAttrs,
-    Op.LINEAR: LinearAttrs,
-    Op.BATCHNORM: BatchNormAttrs,
-    Op.NEURON: NeuronAttrs,
-    Op.MAXPOOL: PoolAttrs,
-    Op.AVGPOOL: PoolAttrs,
-    Op.FLATTEN: FlattenAttrs,
-    Op.ADD: AddAttrs,
-    Op.MEAN_OVER_TIME: MeanOverTimeAttrs,
-    Op.OUTPUT: OutputAttrs,
-}
-
-# Ops that keep each channel separate: channel c of the output depends on channel c of the input only.
-CHANNEL_WISE_OPS = frozenset(
-    {Op.BATCHNORM, Op.NEURON, Op.MAXPOOL, Op.AVGPOOL, Op.MEAN_OVER_TIME, Op.ADD}
-)
-# Ops whose output channels are new (a weight matrix mixes input channels).
-PRODUCER_OPS = frozenset({Op.CONV2D, Op.LINEAR})
-
-
 @dataclass(frozen=True)
 class Node:
     """One operation. `inputs` name earlier nodes; `params` hold its float tensors."""

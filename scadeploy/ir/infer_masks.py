@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from scadeploy.ir.graph import PRODUCER_OPS, Graph, Node, Op
+from scadeploy.ir.graph import Graph, Node, Op
+from scadeploy.ir.ops import PRODUCER_OPS
 from scadeploy.ir.passes.channel_groups import find_channel_groups
 
 

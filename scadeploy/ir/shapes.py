@@ -1,11 +1,12 @@
-"""Shape rules, one per op: `rule(attrs, input_shapes) -> output shape` (per sample, no T or N)."""
+"""Shape rules: `rule(attrs, input_shapes) -> output shape` (per sample, no T or N); `ir/ops.py` names
+one per op and applies them (`infer_shape`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from scadeploy.errors import GraphError
-from scadeploy.ir.graph import Op, Shape
+from scadeploy.ir.graph import Shape
 
 
 def _out_len(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
@@ -19,7 +20,7 @@ def _expect_rank(shapes: Sequence[Shape], rank: int, what: str) -> Shape:
     return shape
 
 
-def _conv2d(a, shapes: Sequence[Shape]) -> Shape:
+def conv2d(a, shapes: Sequence[Shape]) -> Shape:
     c, h, w = _expect_rank(shapes, 3, "conv2d")
     if c != a.in_channels:
         raise GraphError(f"conv2d expects {a.in_channels} input channels, got {c}")
@@ -30,21 +31,21 @@ def _conv2d(a, shapes: Sequence[Shape]) -> Shape:
     )
 
 
-def _linear(a, shapes: Sequence[Shape]) -> Shape:
+def linear(a, shapes: Sequence[Shape]) -> Shape:
     (f,) = _expect_rank(shapes, 1, "linear")
     if f != a.in_features:
         raise GraphError(f"linear expects {a.in_features} input features, got {f}")
     return (a.out_features,)
 
 
-def _batchnorm(a, shapes: Sequence[Shape]) -> Shape:
+def batchnorm(a, shapes: Sequence[Shape]) -> Shape:
     (shape,) = shapes
     if shape[0] != a.num_features:
         raise GraphError(f"batchnorm expects {a.num_features} channels, got {shape[0]}")
     return shape
 
 
-def _pool(a, shapes: Sequence[Shape]) -> Shape:
+def pool(a, shapes: Sequence[Shape]) -> Shape:
     c, h, w = _expect_rank(shapes, 3, "pooling")
     return (
         c,
@@ -53,7 +54,7 @@ def _pool(a, shapes: Sequence[Shape]) -> Shape:
     )
 
 
-def _flatten(a, shapes: Sequence[Shape]) -> Shape:
+def flatten(a, shapes: Sequence[Shape]) -> Shape:
     (shape,) = shapes
     size = 1
     for dim in shape:
@@ -61,31 +62,12 @@ def _flatten(a, shapes: Sequence[Shape]) -> Shape:
     return (size,)
 
 
-def _add(a, shapes: Sequence[Shape]) -> Shape:
+def add(a, shapes: Sequence[Shape]) -> Shape:
     if len(shapes) < 2 or len(set(shapes)) != 1:
         raise GraphError(f"add expects two or more inputs of one shape, got {list(shapes)}")
     return shapes[0]
 
 
-def _same(a, shapes: Sequence[Shape]) -> Shape:
+def same(a, shapes: Sequence[Shape]) -> Shape:
     (shape,) = shapes
     return shape
-
-
-SHAPE_RULES: dict[Op, Callable[..., Shape]] = {
-    Op.CONV2D: _conv2d,
-    Op.LINEAR: _linear,
-    Op.BATCHNORM: _batchnorm,
-    Op.NEURON: _same,
-    Op.MAXPOOL: _pool,
-    Op.AVGPOOL: _pool,
-    Op.FLATTEN: _flatten,
-    Op.ADD: _add,
-    Op.MEAN_OVER_TIME: _same,
-    Op.OUTPUT: _same,
-}
-"""Every op but INPUT (whose shape is given) has a rule."""
-
-
-def infer_shape(op: Op, attrs: object, input_shapes: Sequence[Shape]) -> Shape:
-    return SHAPE_RULES[op](attrs, input_shapes)

@@ -8,23 +8,8 @@ attributes, and no time-dependent op after `mean_over_time`.
 from __future__ import annotations
 
 from scadeploy.errors import GraphError
-from scadeploy.ir.graph import ATTRS_OF_OP, Graph, Node, Op
-from scadeploy.ir.shapes import infer_shape
-
-
-def expected_param_shapes(node: Node) -> dict[str, tuple[int, ...]]:
-    """The parameters a node must carry, with their shapes."""
-    a = node.attrs
-    if node.op is Op.CONV2D:
-        shapes = {"weight": (a.out_channels, a.in_channels // a.groups, *a.kernel_size)}
-        return shapes | ({"bias": (a.out_channels,)} if a.bias else {})
-    if node.op is Op.LINEAR:
-        shapes = {"weight": (a.out_features, a.in_features)}
-        return shapes | ({"bias": (a.out_features,)} if a.bias else {})
-    if node.op is Op.BATCHNORM:
-        c = (a.num_features,)
-        return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
-    return {}
+from scadeploy.ir.graph import Graph, Node, Op
+from scadeploy.ir.ops import ATTRS_OF_OP, expected_param_shapes, infer_shape
 
 
 def verify(graph: Graph) -> Graph:

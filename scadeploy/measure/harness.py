@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from scadeploy.artifact.directory import CompiledDir
 from scadeploy.backends.onnx.align import align_channels
 from scadeploy.backends.onnx.export import OnnxOptions, build_models
 from scadeploy.backends.onnx.runtime import OrtRunner, OrtStepRunner
@@ -25,13 +26,12 @@ from scadeploy.backends.onnx.step import state_specs
 from scadeploy.backends.openvino.runtime import OpenVinoRunner, openvino_available
 from scadeploy.backends.spikingjelly import to_spikingjelly
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.checkpoint import Checkpoint
-from scadeploy.compiled import CompiledDir
 from scadeploy.data.samples import Samples
 from scadeploy.errors import UnsupportedError
+from scadeploy.frontends.checkpoint import Checkpoint
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Encoding, Graph
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.trace import trace_model
 from scadeploy.measure.runners import (
     DynamoOnnxRunner,
     Runner,

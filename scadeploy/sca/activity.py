@@ -18,10 +18,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from scadeploy.frontends.masks import prunable_units
+from scadeploy.frontends.trace import find_converter
 from scadeploy.ir.graph import NeuronAttrs
 from scadeploy.ir.neuron import initial_potential, neuron_charge, neuron_fire_reset
-from scadeploy.ir.trace import find_converter
-from scadeploy.masks import prunable_units
 from scadeploy.sca import distributed
 
 SCORES = ("spike_v", "v_pre_reset")

@@ -32,9 +32,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from scadeploy.checkpoint import Checkpoint
 from scadeploy.data.datasets import DATASETS
 from scadeploy.errors import ScadeployError
+from scadeploy.frontends.checkpoint import Checkpoint
 from scadeploy.models import MODELS, NEURON_KINDS
 from scadeploy.sca.activity import SCORES
 from scadeploy.sca.structure import RANKINGS, Budget, default_budget

@@ -26,9 +26,9 @@ from spikingjelly.activation_based.neuron import BaseNode
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from scadeploy.checkpoint import Checkpoint
 from scadeploy.data.datasets import NORMALIZATION, dataset_info, load_dataset
-from scadeploy.masks import apply_masks, full_masks, prunable_units
+from scadeploy.frontends.checkpoint import Checkpoint
+from scadeploy.frontends.masks import apply_masks, full_masks, prunable_units
 from scadeploy.models import build_model, encode_direct
 from scadeploy.sca import distributed
 from scadeploy.sca.activity import ActivityRecorder, GammaGradRecorder, neuron_attrs

@@ -10,7 +10,7 @@ import pytest
 import torch
 from support import invoke, write_checkpoint
 
-from scadeploy.checkpoint import load_checkpoint, save_checkpoint
+from scadeploy.frontends.checkpoint import load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")

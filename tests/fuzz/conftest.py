@@ -14,8 +14,8 @@ import pytest
 import torch
 from fuzz.harness import FULL
 
-from scadeploy.checkpoint import Checkpoint, save_checkpoint
-from scadeploy.masks import apply_masks, random_masks
+from scadeploy.frontends.checkpoint import Checkpoint, save_checkpoint
+from scadeploy.frontends.masks import apply_masks, random_masks
 from scadeploy.models import build_model, randomize_batchnorm
 
 BASE_KWARGS = {"neuron": "if", "widths": [4, 8, 8], "num_classes": 10, "in_channels": 1, "input_size": 8}

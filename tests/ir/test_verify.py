@@ -6,10 +6,10 @@ import pytest
 from support import masked_model
 
 from scadeploy.errors import GraphError
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.format import format_graph
-from scadeploy.ir.graph import ATTRS_OF_OP, Op
-from scadeploy.ir.shapes import SHAPE_RULES
-from scadeploy.ir.trace import trace_model
+from scadeploy.ir.graph import Op
+from scadeploy.ir.ops import ATTRS_OF_OP, OPS
 from scadeploy.ir.verify import verify
 
 
@@ -20,7 +20,7 @@ def _digits_graph():
 
 def test_every_op_has_attrs_and_a_shape_rule() -> None:
     assert set(ATTRS_OF_OP) == set(Op)
-    assert set(SHAPE_RULES) == set(Op) - {Op.INPUT}
+    assert {op for op, spec in OPS.items() if spec.shape is not None} == set(Op) - {Op.INPUT}
 
 
 def test_wrong_stored_shape_is_reported() -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from support import compiled_digits, invoke
 
+from scadeploy.artifact.directory import open_compiled
 from scadeploy.backends.openvino.runtime import openvino_available
-from scadeploy.compiled import open_compiled
 from scadeploy.errors import UnsupportedError
 from scadeploy.measure.harness import (
     EXACT_KINDS,

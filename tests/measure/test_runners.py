@@ -16,8 +16,8 @@ from scadeploy.backends.onnx.step import state_specs
 from scadeploy.backends.openvino.runtime import OpenVinoRunner, openvino_available
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import UnsupportedError
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.trace import trace_model
 from scadeploy.measure.runners import DynamoOnnxRunner, SpikingJellyRunner, TorchCompileRunner, TorchRefRunner
 
 HAS_ORT_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()

@@ -10,6 +10,7 @@ from support import INPUT_SHAPES, masked_model
 
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.compiler import compile_model
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import (
     Conv2dAttrs,
     FlattenAttrs,
@@ -22,7 +23,6 @@ from scadeploy.ir.graph import (
     OutputAttrs,
 )
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.trace import trace_model
 from scadeploy.ir.verify import verify
 from scadeploy.measure.synops import E_AC_PJ, E_MAC_PJ, count_params, dense_macs, energy_estimate, measure_synops
 

@@ -9,8 +9,8 @@ import sys
 from data.cifar_files import write_cifar
 from support import invoke
 
-from scadeploy.checkpoint import load_checkpoint
 from scadeploy.compiler import compile_checkpoint
+from scadeploy.frontends.checkpoint import load_checkpoint
 
 SMALL_DIGITS = ("--width", "8", "--width", "16", "--width", "16", "--batch-size", "128")
 

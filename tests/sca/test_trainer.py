@@ -6,7 +6,7 @@ import pytest
 import torch
 from data.cifar_files import write_cifar
 
-from scadeploy.checkpoint import load_checkpoint, save_checkpoint
+from scadeploy.frontends.checkpoint import load_checkpoint, save_checkpoint
 from scadeploy.sca import TrainConfig, train
 from scadeploy.sca.config import ConfigError
 from scadeploy.sca.structure import select_masks

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
+from scadeploy.artifact.directory import open_compiled
 from scadeploy.backends.lava.emulator import SimResult, emulate
 from scadeploy.backends.lava.net import FixedNet
 from scadeploy.backends.lava.netx import read_net
 from scadeploy.backends.lava.spike_stats import firing_rates, synops
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.compiled import open_compiled
 from scadeploy.data.samples import Samples
 from scadeploy.errors import ArtifactError, DataError, UnsupportedError
 from scadeploy.ir.graph import Graph

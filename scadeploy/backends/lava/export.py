@@ -29,7 +29,8 @@ from scadeploy.backends.lava.rewrites import rewrite_for_lava, rewrite_problems
 from scadeploy.backends.lava.runner import message_bits
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import TargetError, UnsupportedError
-from scadeploy.ir.graph import Encoding, Graph
+from scadeploy.ir.graph import Encoding, Graph, Op
+from scadeploy.ir.ops import BackendOps
 from scadeploy.ir.passes.quantize import QuantOptions, QuantReport, quantize, quantize_problems
 from scadeploy.targets import Target
 
@@ -52,8 +53,26 @@ def parse_options(target: Target) -> tuple[QuantOptions, dict, int]:
     return QuantOptions.from_options(target.options), resource_limits(target.options), parity
 
 
+LAVA_OPS = BackendOps("lava")
+"""How each IR op reaches Loihi: through the exact rewrites (`rewrites.py`), quantization and the writer."""
+LAVA_OPS.lower(Op.INPUT, "graded messages into the first synapses (frames), or binary spike events")
+LAVA_OPS.lower(Op.CONV2D, "Conv synapses (8-bit weights, per-layer scale)")
+LAVA_OPS.lower(Op.LINEAR, "Dense synapses; after the time mean, the non-spiking readout integrator")
+LAVA_OPS.lower(Op.BATCHNORM, "folded into the conv/linear before it")
+LAVA_OPS.lower(Op.NEURON, "CUBA neuron: IF bit-exact, LIF within the bound of `quantize.py`; soft reset refused")
+LAVA_OPS.lower(Op.MAXPOOL, "OR of spikes: depthwise ones conv + threshold-1 neuron (spikes only)")
+LAVA_OPS.lower(Op.AVGPOOL, "folded into the conv or flatten->linear that reads it (kernel == stride)")
+LAVA_OPS.lower(Op.FLATTEN, "the netx (x, y, f) order of the next dense layer")
+LAVA_OPS.lower(Op.ADD, "several synapse paths into one neuron (own Lava process graph; netx chains cannot express it)")
+LAVA_OPS.lower(Op.MEAN_OVER_TIME, "the readout integrator's accumulated current")
+LAVA_OPS.lower(Op.OUTPUT, "readout current divided by T")
+
+
 def lowering_problems(graph: Graph) -> list[str]:
     """Everything the Lava backend cannot express, each with its reason."""
+    refused = LAVA_OPS.refusals(graph)
+    if refused:
+        return refused
     pooling = rewrite_problems(graph)
     if pooling:
         return pooling

@@ -22,18 +22,9 @@ from __future__ import annotations
 import torch
 
 from scadeploy.errors import UnsupportedError
-from scadeploy.ir.graph import (
-    PRODUCER_OPS,
-    Conv2dAttrs,
-    FlattenAttrs,
-    Graph,
-    LinearAttrs,
-    MeanOverTimeAttrs,
-    Node,
-    Op,
-)
+from scadeploy.ir.graph import Conv2dAttrs, FlattenAttrs, Graph, LinearAttrs, MeanOverTimeAttrs, Node, Op
+from scadeploy.ir.ops import PRODUCER_OPS, infer_shape
 from scadeploy.ir.passes.maxpool_as_or import analog_maxpools, or_layer
-from scadeploy.ir.shapes import infer_shape
 from scadeploy.ir.verify import verify
 
 

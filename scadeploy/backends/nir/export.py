@@ -14,7 +14,6 @@ is per step, and the logits are its mean over the T steps (`metadata["readout"]`
 
 from __future__ import annotations
 
-import re
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,38 +22,21 @@ import torch
 
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Graph, NeuronKind, Node, Op
+from scadeploy.ir.nir_conventions import DEFAULT_DT, import_nir, nir_name
+from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
 
 NIR_FILE = "model.nir"
-DEFAULT_DT = 1e-4  # what spikingjelly, snnTorch and Norse default to
-
-
-def import_nir():
-    """The `nir` package, or one clear error saying how to install it."""
-    try:
-        import nir
-    except ImportError as exc:
-        raise UnsupportedError("the NIR target needs the 'nir' package",
-                               "run make setup, or pip install --no-deps nir==1.0.8 nirtorch==2.6") from exc
-    return nir
-
-
 def parse_options(target: Target) -> tuple[float, int]:
     """(dt, parity samples); `targets.py` checked their types and ranges when the file was read."""
     return float(target.options.get("dt", DEFAULT_DT)), int(target.options.get("parity_samples", 16))
-
-
-def nir_name(name: str) -> str:
-    """A node name every importer accepts as a module name (nirtorch uses them as attributes)."""
-    return re.sub(r"\W", "_", name)
 
 
 def lowering_problems(graph: Graph) -> list[str]:
     from scadeploy.backends.nir.rewrites import rewrite_problems
 
     problems = rewrite_problems(graph)
-    problems += [f"'{n.name}' is not folded into a conv/linear (NIR has no batch norm)"
-                 for n in graph.of_op(Op.BATCHNORM)]
+    problems += NIR_OPS.refusals(graph)
     for add in graph.of_op(Op.ADD):
         sources = _sources(graph, add.name)
         if len(set(sources)) != len(sources):
@@ -91,33 +73,65 @@ def _full(node: Node, value: float) -> np.ndarray:
     return np.full(node.shape, value, dtype=np.float32)
 
 
-def _node(nir, node: Node, graph: Graph, dt: float):
-    a = node.attrs
+NIR_OPS = BackendOps("nir")
+"""The NIR node of every IR op: `rule(nir, node, graph, dt) -> nir node`; see the module docstring."""
+
+
+@NIR_OPS.lowers(Op.INPUT, how="Input")
+def _input(nir, node: Node, graph: Graph, dt: float):
+    return nir.Input(input_type={"input": np.array(node.shape)})
+
+
+@NIR_OPS.lowers(Op.OUTPUT, how="Output (per step; logits are its time mean)")
+def _output(nir, node: Node, graph: Graph, dt: float):
+    return nir.Output(output_type={"output": np.array(node.shape)})
+
+
+@NIR_OPS.lowers(Op.CONV2D, how="Conv2d")
+def _conv(nir, node: Node, graph: Graph, dt: float):
+    a, p = node.attrs, node.params
+    bias = _array(p["bias"]) if "bias" in p else np.zeros(a.out_channels, dtype=np.float32)
+    return nir.Conv2d(input_shape=tuple(graph[node.inputs[0]].shape[1:]), weight=_array(p["weight"]),
+                      stride=a.stride, padding=a.padding, dilation=a.dilation, groups=a.groups, bias=bias)
+
+
+@NIR_OPS.lowers(Op.LINEAR, how="Affine / Linear")
+def _linear(nir, node: Node, graph: Graph, dt: float):
     p = node.params
-    if node.op is Op.INPUT:
-        return nir.Input(input_type={"input": np.array(node.shape)})
-    if node.op is Op.OUTPUT:
-        return nir.Output(output_type={"output": np.array(node.shape)})
-    if node.op is Op.CONV2D:
-        bias = _array(p["bias"]) if "bias" in p else np.zeros(a.out_channels, dtype=np.float32)
-        return nir.Conv2d(input_shape=tuple(graph[node.inputs[0]].shape[1:]), weight=_array(p["weight"]),
-                          stride=a.stride, padding=a.padding, dilation=a.dilation, groups=a.groups, bias=bias)
-    if node.op is Op.LINEAR:
-        if "bias" in p:
-            return nir.Affine(weight=_array(p["weight"]), bias=_array(p["bias"]))
-        return nir.Linear(weight=_array(p["weight"]))
-    if node.op is Op.AVGPOOL:
-        return nir.AvgPool2d(kernel_size=np.array(a.kernel_size), stride=np.array(a.stride),
-                             padding=np.array(a.padding))
-    if node.op is Op.FLATTEN:
-        return nir.Flatten(input_type={"input": np.array(graph[node.inputs[0]].shape)}, start_dim=0, end_dim=-1)
-    if node.op is Op.NEURON and a.kind is NeuronKind.IF:
+    if "bias" in p:
+        return nir.Affine(weight=_array(p["weight"]), bias=_array(p["bias"]))
+    return nir.Linear(weight=_array(p["weight"]))
+
+
+@NIR_OPS.lowers(Op.AVGPOOL, how="AvgPool2d")
+def _avgpool(nir, node: Node, graph: Graph, dt: float):
+    a = node.attrs
+    return nir.AvgPool2d(kernel_size=np.array(a.kernel_size), stride=np.array(a.stride), padding=np.array(a.padding))
+
+
+@NIR_OPS.lowers(Op.FLATTEN, how="Flatten")
+def _flatten(nir, node: Node, graph: Graph, dt: float):
+    return nir.Flatten(input_type={"input": np.array(graph[node.inputs[0]].shape)}, start_dim=0, end_dim=-1)
+
+
+@NIR_OPS.lowers(Op.NEURON, how="IF / LIF (hard reset)")
+def _neuron(nir, node: Node, graph: Graph, dt: float):
+    a = node.attrs
+    if a.kind is NeuronKind.IF:
         return nir.IF(r=_full(node, 1.0 / dt), v_threshold=_full(node, a.v_threshold), v_reset=_full(node, a.v_reset))
-    if node.op is Op.NEURON:
-        return nir.LIF(tau=_full(node, a.tau * dt), r=_full(node, 1.0 if a.decay_input else a.tau),
-                       v_leak=_full(node, a.v_reset), v_threshold=_full(node, a.v_threshold),
-                       v_reset=_full(node, a.v_reset))
-    raise UnsupportedError(f"'{node.name}' ({node.op.value}) has no NIR node")  # ruled out by lowering_problems
+    return nir.LIF(tau=_full(node, a.tau * dt), r=_full(node, 1.0 if a.decay_input else a.tau),
+                   v_leak=_full(node, a.v_reset), v_threshold=_full(node, a.v_threshold),
+                   v_reset=_full(node, a.v_reset))
+
+
+NIR_OPS.lower(Op.ADD, "fan-in edges into the reader (NIR sums incoming edges)")
+NIR_OPS.lower(Op.MAXPOOL, "OR of spikes: depthwise ones Conv2d + IF (spikes only)")
+NIR_OPS.lower(Op.MEAN_OVER_TIME, "moved after the linear layers that read it (exact), then the output's mean")
+NIR_OPS.refuse(Op.BATCHNORM, "NIR has no batch norm; it must fold into the conv/linear before it")
+
+
+def _node(nir, node: Node, graph: Graph, dt: float):
+    return NIR_OPS.rule(node)(nir, node, graph, dt)
 
 
 def to_nir(graph: Graph, dt: float = DEFAULT_DT):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from scadeploy.backends.nir.export import nir_name
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Encoding, Graph, Op
+from scadeploy.ir.nir_conventions import nir_name
 
 
 def _steps(graph: Graph, x: torch.Tensor) -> list[torch.Tensor]:

@@ -18,7 +18,7 @@ import dataclasses
 import torch
 
 from scadeploy.ir.graph import Graph, Node, Op
-from scadeploy.ir.shapes import infer_shape
+from scadeploy.ir.ops import infer_shape
 from scadeploy.ir.verify import verify
 
 PASS_THROUGH = frozenset({Op.NEURON, Op.MAXPOOL, Op.AVGPOOL})

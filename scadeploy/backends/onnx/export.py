@@ -13,15 +13,15 @@ from pathlib import Path
 import onnx
 import torch
 
+from scadeploy.artifact.files import atomic_write_bytes
 from scadeploy.backends.onnx.align import align_channels
-from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET
+from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET, ONNX_OPS
 from scadeploy.backends.onnx.runtime import OPT_LEVELS, PROVIDERS, OrtStepRunner, ort_session
 from scadeploy.backends.onnx.sequence import build_sequence_model
 from scadeploy.backends.onnx.step import build_step_model, state_specs
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.checkpoint import atomic_write_bytes
 from scadeploy.errors import TargetError, UnsupportedError
-from scadeploy.ir.graph import Graph, Op
+from scadeploy.ir.graph import Graph
 from scadeploy.targets import Target
 
 SEQUENCE_FILE = "model.onnx"
@@ -71,7 +71,7 @@ def parse_options(target: Target) -> OnnxOptions:
 
 def check_lowerable(graph: Graph, backend: str) -> None:
     """One error listing every node the ONNX lowering (also OpenVINO's input) cannot take."""
-    problems = [f"'{n.name}': batch norm is not folded" for n in graph.of_op(Op.BATCHNORM)]
+    problems = ONNX_OPS.refusals(graph)
     if problems:
         raise UnsupportedError(f"the {backend} backend cannot lower: " + "; ".join(problems),
                                "run scadeploy.ir.passes.fold_batchnorm.fold_batchnorm on the graph first")

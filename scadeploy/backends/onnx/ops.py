@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from scadeploy.errors import GraphError
 from scadeploy.ir.graph import NeuronAttrs, NeuronKind, Node, Op
+from scadeploy.ir.ops import BackendOps
 
 MIN_OPSET = 17
 MAX_OPSET = 21
@@ -72,33 +73,66 @@ def tensor_info(name: str, dims: list[int | str | None]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
 
 
-def stateless(b: OnnxBuilder, node: Node, x: str) -> str:
-    """Lower a stateless per-frame op; it works on any leading batch (N, or T*N folded)."""
+ONNX_OPS = BackendOps("onnx")
+"""The ONNX lowering of every IR op; the stateless ones are functions `(builder, node, x) -> output`
+that work on any leading batch (N, or T*N folded); both layouts (sequence, step) use them."""
+
+
+def _conv_or_linear_inputs(b: OnnxBuilder, node: Node, x: str) -> list[str]:
+    inputs = [x, b.const(f"{node.name}.weight", node.params["weight"].numpy())]
+    if "bias" in node.params:
+        inputs.append(b.const(f"{node.name}.bias", node.params["bias"].numpy()))
+    return inputs
+
+
+@ONNX_OPS.lowers(Op.CONV2D, how="Conv")
+def _conv(b: OnnxBuilder, node: Node, x: str) -> str:
     a = node.attrs
-    p = node.params
-    if node.op is Op.CONV2D:
-        inputs = [x, b.const(f"{node.name}.weight", p["weight"].numpy())]
-        if "bias" in p:
-            inputs.append(b.const(f"{node.name}.bias", p["bias"].numpy()))
-        return b.op("Conv", inputs, node.name, kernel_shape=list(a.kernel_size), strides=list(a.stride),
-                    pads=[*a.padding, *a.padding], dilations=list(a.dilation), group=a.groups)
-    if node.op is Op.LINEAR:
-        inputs = [x, b.const(f"{node.name}.weight", p["weight"].numpy())]
-        if "bias" in p:
-            inputs.append(b.const(f"{node.name}.bias", p["bias"].numpy()))
-        return b.op("Gemm", inputs, node.name, transB=1)
-    if node.op is Op.MAXPOOL:
-        return b.op("MaxPool", [x], node.name, kernel_shape=list(a.kernel_size), strides=list(a.stride),
-                    pads=[*a.padding, *a.padding])
-    if node.op is Op.AVGPOOL:
-        return b.op("AveragePool", [x], node.name, kernel_shape=list(a.kernel_size), strides=list(a.stride),
-                    pads=[*a.padding, *a.padding], count_include_pad=1)
-    if node.op is Op.FLATTEN:
-        return b.op("Flatten", [x], node.name, axis=1)
-    raise GraphError(f"node '{node.name}': op {node.op.value} is not a stateless per-frame op")
+    return b.op("Conv", _conv_or_linear_inputs(b, node, x), node.name, kernel_shape=list(a.kernel_size),
+                strides=list(a.stride), pads=[*a.padding, *a.padding], dilations=list(a.dilation), group=a.groups)
 
 
-STATELESS_OPS = frozenset({Op.CONV2D, Op.LINEAR, Op.MAXPOOL, Op.AVGPOOL, Op.FLATTEN})
+@ONNX_OPS.lowers(Op.LINEAR, how="Gemm")
+def _linear(b: OnnxBuilder, node: Node, x: str) -> str:
+    return b.op("Gemm", _conv_or_linear_inputs(b, node, x), node.name, transB=1)
+
+
+@ONNX_OPS.lowers(Op.MAXPOOL, how="MaxPool")
+def _maxpool(b: OnnxBuilder, node: Node, x: str) -> str:
+    a = node.attrs
+    return b.op("MaxPool", [x], node.name, kernel_shape=list(a.kernel_size), strides=list(a.stride),
+                pads=[*a.padding, *a.padding])
+
+
+@ONNX_OPS.lowers(Op.AVGPOOL, how="AveragePool (count_include_pad)")
+def _avgpool(b: OnnxBuilder, node: Node, x: str) -> str:
+    a = node.attrs
+    return b.op("AveragePool", [x], node.name, kernel_shape=list(a.kernel_size), strides=list(a.stride),
+                pads=[*a.padding, *a.padding], count_include_pad=1)
+
+
+@ONNX_OPS.lowers(Op.FLATTEN, how="Flatten")
+def _flatten(b: OnnxBuilder, node: Node, x: str) -> str:
+    return b.op("Flatten", [x], node.name, axis=1)
+
+
+ONNX_OPS.lower(Op.INPUT, "graph input (frames, or [T, N, ...] folded to [T*N, ...])")
+ONNX_OPS.refuse(Op.BATCHNORM, "batch norm must fold into the conv/linear before it (compile folds each one that "
+                "directly follows a conv/linear)")
+ONNX_OPS.lower(Op.NEURON, "Add/Sub/Div, Less, Cast per step (unrolled, or one step with state)")
+ONNX_OPS.lower(Op.ADD, "Add")
+ONNX_OPS.lower(Op.MEAN_OVER_TIME, "ReduceMean over steps (running mean in the step model)")
+ONNX_OPS.lower(Op.OUTPUT, "logits (time mean of a per-step head)")
+
+
+def stateless(b: OnnxBuilder, node: Node, x: str) -> str:
+    """Lower a stateless per-frame op through its registered rule."""
+    if node.op not in STATELESS_OPS:
+        raise GraphError(f"node '{node.name}': op {node.op.value} is not a stateless per-frame op")
+    return ONNX_OPS.rule(node)(b, node, x)
+
+
+STATELESS_OPS = frozenset(op for op, entry in ONNX_OPS.table.items() if getattr(entry, "rule", None) is not None)
 
 
 def initial_v(a: NeuronAttrs) -> float:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
+from scadeploy.artifact.files import atomic_write_bytes
 from scadeploy.backends.onnx.align import align_channels
 from scadeploy.backends.onnx.export import RuntimeParity, check_lowerable
-from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET
+from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET, ONNX_OPS
 from scadeploy.backends.onnx.sequence import build_sequence_model
 from scadeploy.backends.openvino.runtime import (
     PERFORMANCE_HINTS,
@@ -30,9 +31,9 @@ from scadeploy.backends.openvino.runtime import (
     openvino_config,
 )
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.checkpoint import atomic_write_bytes
 from scadeploy.errors import TargetError
 from scadeploy.ir.graph import Graph, Op
+from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
 
 MODEL_FILE = "model.xml"
@@ -50,6 +51,10 @@ class OpenVinoOptions:
     inference_num_threads: int = 0  # 0: OpenVINO's default (one per physical core)
     align_channels: int = 8
     parity_tolerance: float = 1e-4
+
+
+OPENVINO_OPS = BackendOps("openvino", dict(ONNX_OPS.table))
+"""OpenVINO reads scadeploy's ONNX sequence model, so it lowers exactly what the ONNX backend lowers."""
 
 
 def parse_options(target: Target) -> OpenVinoOptions:

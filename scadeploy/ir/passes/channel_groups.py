@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scadeploy.ir.graph import CHANNEL_WISE_OPS, PRODUCER_OPS, Graph, Node, Op
+from scadeploy.ir.graph import Graph, Node, Op
+from scadeploy.ir.ops import CHANNEL_WISE_OPS, PRODUCER_OPS
 
 
 class _UnionFind:

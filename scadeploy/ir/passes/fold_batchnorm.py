@@ -12,7 +12,8 @@ import dataclasses
 
 import torch
 
-from scadeploy.ir.graph import PRODUCER_OPS, Graph, Node, Op
+from scadeploy.ir.graph import Graph, Node, Op
+from scadeploy.ir.ops import PRODUCER_OPS
 from scadeploy.ir.passes.rename import rebuild
 from scadeploy.ir.verify import verify
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from scadeploy.ir.graph import Conv2dAttrs, Graph, NeuronAttrs, NeuronKind, Node, Op
-from scadeploy.ir.shapes import infer_shape
+from scadeploy.ir.ops import infer_shape
 
 
 def analog_maxpools(graph: Graph) -> list[Node]:

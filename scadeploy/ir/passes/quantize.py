@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from scadeploy.errors import TargetError, UnsupportedError
-from scadeploy.ir.graph import PRODUCER_OPS, Graph, NeuronAttrs, NeuronKind, Node, Op
+from scadeploy.ir.graph import Graph, NeuronAttrs, NeuronKind, Node, Op
+from scadeploy.ir.ops import PRODUCER_OPS
 from scadeploy.ir.verify import verify
 
 DECAY_ONE = 4096  # Loihi decays are in units of 1/4096

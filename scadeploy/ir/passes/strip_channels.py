@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import torch
 
 from scadeploy.errors import MaskError
-from scadeploy.ir.graph import PRODUCER_OPS, Graph, Node, Op
+from scadeploy.ir.graph import Graph, Node, Op
+from scadeploy.ir.ops import PRODUCER_OPS, infer_shape
 from scadeploy.ir.passes.channel_groups import ChannelGroup, ChannelGroups, find_channel_groups
 from scadeploy.ir.passes.silence import Known, find_known_channels
-from scadeploy.ir.shapes import infer_shape
 from scadeploy.ir.verify import verify
 
 

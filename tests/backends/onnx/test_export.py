@@ -22,9 +22,9 @@ from scadeploy.backends.onnx.step import state_specs
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.compiler import compile_model
 from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Encoding, Op
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.trace import trace_model
 from scadeploy.models.common import MeanOverTime
 from scadeploy.targets import Target, load_target
 
@@ -139,7 +139,7 @@ def test_channel_alignment_pads_silently_and_keeps_the_logits() -> None:
 def test_unfolded_batchnorm_and_bad_options_are_refused() -> None:
     model, masks = masked_model("digits", 0.5)
     raw = trace_model(model, (1, 8, 8), 4)
-    with pytest.raises(UnsupportedError, match="features.bn1': batch norm is not folded") as info:
+    with pytest.raises(UnsupportedError, match=r"'features.bn1' \(batchnorm\): batch norm must fold") as info:
         onnx_backend.check_supported(raw, load_target("onnx-cpu"))
     assert "fold_batchnorm" in info.value.hint
     bad = Target("bad", "onnx", "", {"opset": 12, "provider": "tpu", "speed": 1, "allow_spinning": "no"})

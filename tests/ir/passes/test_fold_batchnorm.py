@@ -8,9 +8,9 @@ from support import INPUT_SHAPES, masked_model
 from tolerances import EXACT_F64_ATOL
 
 from scadeploy.backends.torch_ref import run_graph
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Op
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.trace import trace_model
 
 
 @pytest.mark.parametrize("name", ["digits", "resnet18"])

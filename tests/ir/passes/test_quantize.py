@@ -11,6 +11,7 @@ from support import INPUT_SHAPES, masked_model
 from scadeploy.backends.lava.rewrites import rewrite_for_lava
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import (
     Conv2dAttrs,
     FlattenAttrs,
@@ -26,7 +27,6 @@ from scadeploy.ir.graph import (
 )
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.passes.quantize import QuantOptions, quantize
-from scadeploy.ir.trace import trace_model
 from scadeploy.ir.verify import verify
 
 T = 4

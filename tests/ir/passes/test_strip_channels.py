@@ -8,8 +8,8 @@ from support import INPUT_SHAPES, masked_model
 from tolerances import STRIP_LOGIT_ATOL
 
 from scadeploy.backends.torch_ref import run_graph
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.passes.strip_channels import strip_channels
-from scadeploy.ir.trace import trace_model
 from scadeploy.models import MODEL_WIDTH_ARG, build_model
 from scadeploy.parity import compare_stripped
 

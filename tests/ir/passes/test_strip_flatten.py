@@ -9,8 +9,8 @@ from tolerances import STRIP_LOGIT_ATOL
 from torch import nn
 
 from scadeploy.backends.torch_ref import run_graph
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.passes.strip_channels import strip_channels
-from scadeploy.ir.trace import trace_model
 from scadeploy.models import MeanOverTime, make_neuron
 from scadeploy.parity import compare_stripped
 

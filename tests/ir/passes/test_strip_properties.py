@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from spikingjelly.activation_based import layer
 from torch import nn
 
+from scadeploy.frontends.masks import apply_masks
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.passes.strip_channels import strip_channels
-from scadeploy.ir.trace import trace_model
-from scadeploy.masks import apply_masks
 from scadeploy.models import MeanOverTime, PrunableUnit, make_neuron
 from scadeploy.parity import compare_stripped
 

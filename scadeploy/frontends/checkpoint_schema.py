@@ -259,7 +259,7 @@ def check_footprint(arch: dict, state_dict: dict[str, torch.Tensor], input_shape
 
     Returns the traced shape-only graph (its parameters live on the meta device).
     """
-    from scadeploy.ir.trace import trace_model
+    from scadeploy.frontends.trace import trace_model
 
     name = arch["name"]
     try:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from support import invoke, write_checkpoint
 
-from scadeploy.checkpoint import load_checkpoint, save_checkpoint
 from scadeploy.errors import CheckpointError, MaskError
+from scadeploy.frontends.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_round_trip(tmp_path) -> None:
@@ -149,7 +149,7 @@ def test_input_shape_that_does_not_fit_the_model_exits_2(tmp_path) -> None:
 
 
 def test_arch_kwargs_are_checked_per_model(tmp_path) -> None:
-    from scadeploy.checkpoint_schema import MODEL_KWARGS
+    from scadeploy.frontends.checkpoint_schema import MODEL_KWARGS
     from scadeploy.models import MODELS
 
     assert set(MODEL_KWARGS) == set(MODELS)  # every built-in model has its row

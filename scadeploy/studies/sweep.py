@@ -26,11 +26,11 @@ from pathlib import Path
 
 import torch
 
-from scadeploy.checkpoint import load_checkpoint, save_checkpoint
-from scadeploy.compiled import open_compiled
+from scadeploy.artifact.directory import open_compiled
 from scadeploy.compiler import compile_checkpoint
 from scadeploy.data.samples import load_samples
 from scadeploy.errors import ScadeployError
+from scadeploy.frontends.checkpoint import load_checkpoint, save_checkpoint
 from scadeploy.measure.harness import time_runners
 from scadeploy.measure.synops import count_params, dense_macs, measure_synops
 from scadeploy.models import MODEL_WIDTH_ARG
@@ -130,7 +130,7 @@ ProgressCallback = Callable[[str, int, int], None]  # (label, runs done, runs in
 def run_sweep(plan: SweepPlan, out_dir: str | Path, on_run: ProgressCallback | None = None,
               on_step: StepCallback | None = None) -> dict:
     """Train, compile and measure every run not already in `out_dir`; write sweep.json and sweep.png."""
-    from scadeploy.sweep_plot import save_sweep_plot
+    from scadeploy.studies.sweep_plot import save_sweep_plot
 
     plan.validate()
     out_dir = Path(out_dir)

@@ -11,12 +11,10 @@ Loading never unpickles code: a file holding Python objects is refused with a cl
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scadeploy import checkpoint_schema as schema
-from scadeploy.checkpoint_schema import validate_masks as validate_masks  # part of this module's API
+from scadeploy.artifact.files import atomic_write_bytes
 from scadeploy.errors import CheckpointError
+from scadeploy.frontends import checkpoint_schema as schema
+from scadeploy.frontends.checkpoint_schema import validate_masks as validate_masks  # part of this module's API
 from scadeploy.models import build_model
 
 FORMAT = "scadeploy.checkpoint"
@@ -74,33 +73,12 @@ class Checkpoint:
         return model.eval()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
     buffer = io.BytesIO()
     torch.save(ckpt.to_dict(), buffer)
     path = Path(path)
     atomic_write_bytes(path, buffer.getvalue())
     return path
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # Everything torch.load raises on a damaged or hostile file: the zip container, the pickle stream,
@@ -118,7 +96,7 @@ def read_torch_file(path: Path, what: str = "checkpoint") -> object:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"'{path}' holds pickled Python objects, which scadeploy never loads",
-            "save a plain dict of tensors, e.g. with scadeploy.checkpoint.save_checkpoint",
+            "save a plain dict of tensors, e.g. with scadeploy.frontends.checkpoint.save_checkpoint",
         ) from exc
     except READ_ERRORS as exc:
         raise CheckpointError(f"'{path}' is not a readable torch file (corrupt or truncated: "

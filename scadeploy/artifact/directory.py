@@ -11,11 +11,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from scadeploy.artifact.manifest import MANIFEST, read_manifest
+from scadeploy.artifact.serialize import load_graph
 from scadeploy.data.samples import FRAMES, SEQUENCE, Samples, load_samples, random_samples
 from scadeploy.errors import ArtifactError, DataError
 from scadeploy.ir.graph import Encoding, Graph
-from scadeploy.ir.serialize import load_graph
-from scadeploy.manifest import MANIFEST, read_manifest
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ import json
 import pytest
 from support import invoke
 
-from scadeploy.checkpoint import save_checkpoint
 from scadeploy.compiler import compile_checkpoint
+from scadeploy.frontends.checkpoint import save_checkpoint
 from scadeploy.sca import TrainConfig, train
-from scadeploy.sweep import pareto_front
+from scadeploy.studies.sweep import pareto_front
 
 TINY = {"keep_ratio": 0.3, "epochs": 2, "batch_size": 128, "model_kwargs": {"widths": [4, 8, 8]}}
 OPTIONS = {

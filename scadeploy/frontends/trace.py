@@ -35,7 +35,7 @@ from scadeploy.ir.graph import (
     PoolAttrs,
     Shape,
 )
-from scadeploy.ir.shapes import infer_shape
+from scadeploy.ir.ops import infer_shape
 from scadeploy.ir.verify import verify
 from scadeploy.models.common import MeanOverTime
 

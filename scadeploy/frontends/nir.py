@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scadeploy.backends.nir.export import DEFAULT_DT, import_nir
 from scadeploy.errors import DataError, GraphError, UnsupportedError
 from scadeploy.ir.graph import (
     AddAttrs,
@@ -36,7 +35,8 @@ from scadeploy.ir.graph import (
     PoolAttrs,
     Shape,
 )
-from scadeploy.ir.shapes import infer_shape
+from scadeploy.ir.nir_conventions import DEFAULT_DT, import_nir
+from scadeploy.ir.ops import infer_shape
 from scadeploy.ir.verify import verify
 
 RTOL = 1e-6

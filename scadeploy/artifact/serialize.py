@@ -27,7 +27,8 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from scadeploy.errors import ArtifactError, GraphError
-from scadeploy.ir.graph import ATTRS_OF_OP, Encoding, Graph, NeuronKind, Node, Op
+from scadeploy.ir.graph import Encoding, Graph, NeuronKind, Node, Op
+from scadeploy.ir.ops import ATTRS_OF_OP
 from scadeploy.ir.verify import verify
 
 FORMAT = "scadeploy.graph"

@@ -10,8 +10,8 @@ from torch import nn
 
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import UnsupportedError
+from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Op
-from scadeploy.ir.trace import trace_model
 from scadeploy.models import MeanOverTime, encode_direct, make_neuron
 
 

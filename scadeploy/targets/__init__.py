@@ -1,4 +1,4 @@
-"""Deployment targets: one TOML file each in `targets/`, loaded and validated here.
+"""Deployment targets: one TOML file each in `scadeploy/targets/` (shipped in the wheel), loaded and validated here.
 
 A target names its backend and carries that backend's options in a table of the same name:
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from scadeploy.errors import TargetError
 
-TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+TARGETS_DIR = Path(__file__).resolve().parent  # the built-in target files ship inside the package
 KNOWN_BACKENDS = ("onnx", "openvino", "lava", "nir")
 TOP_LEVEL_KEYS = ("name", "backend", "description")
 
@@ -133,7 +133,7 @@ def available_targets() -> list[str]:
 
 
 def load_target(name_or_path: str) -> Target:
-    """A target by name (a file in `targets/`) or by the path of a TOML file, every field checked."""
+    """A target by name (a file in `scadeploy/targets/`) or by the path of a TOML file, every field checked."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = TARGETS_DIR / f"{name_or_path}.toml"

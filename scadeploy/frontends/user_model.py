@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from scadeploy.checkpoint import read_torch_file
-from scadeploy.checkpoint_schema import checked_state_dict, validate_masks
 from scadeploy.errors import CheckpointError, MaskError, ModelError
+from scadeploy.frontends.checkpoint import read_torch_file
+from scadeploy.frontends.checkpoint_schema import checked_state_dict, validate_masks
 
 
 def load_factory(spec: str) -> Callable[[], object]:

@@ -56,7 +56,7 @@ def _expect(condition: bool, path: Path, what: str) -> None:
 
 def record_in_manifest(out_dir: str | Path, key: str, section: dict) -> Path:
     """Set one top-level section of DIR/manifest.json, replacing the file atomically (readers never see half)."""
-    from scadeploy.checkpoint import atomic_write_bytes
+    from scadeploy.artifact.files import atomic_write_bytes
 
     manifest = read_manifest(out_dir) | {key: section}
     path = Path(out_dir) / MANIFEST

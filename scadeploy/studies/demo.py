@@ -19,10 +19,10 @@ import torch
 from scadeploy.backends.onnx.export import OnnxOptions
 from scadeploy.backends.onnx.runtime import OrtRunner
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.checkpoint import Checkpoint, save_checkpoint
 from scadeploy.compiler import compile_checkpoint
 from scadeploy.data.datasets import load_dataset
 from scadeploy.errors import OutputExistsError
+from scadeploy.frontends.checkpoint import Checkpoint, save_checkpoint
 from scadeploy.ir.graph import Graph, Op
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.measure.harness import Variant, make_runner, time_runners, variant_from_checkpoint
