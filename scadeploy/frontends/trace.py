@@ -272,13 +272,35 @@ def _convert_module(fx_node, module: nn.Module, inputs, nodes, emit) -> str:
     return emit(str(fx_node.target), op, inputs, attrs, params)
 
 
-def _convert_function(fx_node, inputs, emit) -> str:
+# A function converter returns the IR node name for a call_function/call_method node, or None when the
+# call is not its kind. Each kind of call has its own converter; the first that answers wins.
+FunctionConverter = Callable[[torch.fx.Node, tuple[str, ...], Callable[..., str]], str | None]
+
+
+def _add(fx_node, inputs, emit) -> str | None:
     target = fx_node.target
     is_add = target in ADD_FUNCTIONS or target in ("add", "add_", "__add__", "__iadd__")
     if is_add and len(inputs) == len(fx_node.args) >= 2 and not fx_node.kwargs:
         return emit(fx_node.name, Op.ADD, inputs, AddAttrs(), {})
+    return None
+
+
+def _flatten_function(fx_node, inputs, emit) -> str | None:
+    target = fx_node.target
     is_flatten = target in FLATTEN_FUNCTIONS or target == "flatten"
     if is_flatten and tuple(fx_node.args[1:]) in ((1,), (1, -1)) and not fx_node.kwargs:
         return emit(fx_node.name, Op.FLATTEN, inputs, FlattenAttrs(), {})
+    return None
+
+
+FUNCTION_CONVERTERS: list[FunctionConverter] = [_add, _flatten_function]
+
+
+def _convert_function(fx_node, inputs, emit) -> str:
+    for converter in FUNCTION_CONVERTERS:
+        name = converter(fx_node, inputs, emit)
+        if name is not None:
+            return name
+    target = fx_node.target
     label = getattr(target, "__name__", str(target))
     raise UnsupportedError(f"function '{label}' with arguments {fx_node.args[1:]} is not supported")
