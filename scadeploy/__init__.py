@@ -13,9 +13,8 @@ def compile(model, masks, example_input, timesteps, encoding="direct"):  # noqa:
     """See `scadeploy.compiler.compile_model`; masks None infers them from zeroed weights, `encoding`
     is "direct" (example_input holds frames [N, ...]) or "sequence" ([T, N, ...], e.g. events)."""
     from scadeploy.compiler import compile_model
-    from scadeploy.ir.graph import Encoding
 
-    return compile_model(model, masks, example_input, timesteps, Encoding(encoding))
+    return compile_model(model, masks, example_input, timesteps, encoding)
 
 
 def write_artifacts(result, out_dir, targets=(), force=False):

@@ -4,8 +4,11 @@
 (a scadeploy checkpoint) and `compile_user_model` (`--model MODULE:FACTORY` and a plain state_dict)
 are what `scadeploy compile` runs. They write `manifest.json`, the stripped and masked graphs
 (`ir/serialize.py`), `stripped.pt` for built-in architectures, and each target's files into a
-staging directory that is renamed into place only when everything succeeded. The directory is
-self-contained: inspect, benchmark and simulate read nothing else.
+staging directory that is renamed into place only when everything succeeded. A target that refuses
+the model (a layer it cannot lower, a model that does not fit it) costs only itself: it is recorded
+under `refused` in the manifest with its reason and the others are written; only when every requested
+target refuses is nothing written. The directory is self-contained: inspect, benchmark and simulate
+read nothing else.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from scadeploy.artifact.files import sha256_of
 from scadeploy.artifact.serialize import save_graph
 from scadeploy.data.samples import FRAMES, Samples, load_samples, random_samples
 from scadeploy.errors import DataError, OutputExistsError, ScadeployError, TargetError, UnsupportedError
+from scadeploy.frontends import python_api
 from scadeploy.frontends.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.cost import layer_costs, total_dense_macs
@@ -60,6 +64,7 @@ class CompileResult:
     inferred_masks: bool = False
     warnings: list[str] = field(default_factory=list)
     targets: dict[str, dict] = field(default_factory=dict)
+    refused: dict[str, dict] = field(default_factory=dict)  # target name -> {"backend", "reason"}
 
     @property
     def deployable(self) -> Graph:
@@ -94,8 +99,13 @@ def compile_model(model: nn.Module, masks: dict[str, torch.Tensor] | None, examp
 
     `example_input` is a batch of real inputs: frames `[N, C, H, W]` (direct encoding) or a sequence
     `[T, N, C, H, W]`. Masks map conv/linear names to bool[C_out] (True = kept); None infers them from
-    the zeroed weights (see `ir/infer_masks.py`).
+    the zeroed weights (see `ir/infer_masks.py`). Every argument is checked as the CLI checks files
+    (`frontends/python_api.py`).
     """
+    model = python_api.checked_model(model)
+    encoding = python_api.checked_encoding(encoding)
+    timesteps = python_api.checked_timesteps(timesteps)
+    example_input = python_api.checked_example_input(example_input, encoding, timesteps)
     shape = tuple(example_input.shape[1:] if encoding is Encoding.DIRECT else example_input.shape[2:])
     masked = trace_model(model, shape, timesteps, encoding)
     try:
@@ -119,6 +129,7 @@ def compile_model(model: nn.Module, masks: dict[str, torch.Tensor] | None, examp
 def compile_graph(masked: Graph, masks: dict[str, torch.Tensor] | None, example_input: torch.Tensor) -> CompileResult:
     """Strip a graph's silent masked channels (masks None: inferred) and measure masked-vs-stripped parity."""
     warnings = []
+    masks = python_api.checked_graph_masks(masks, masked)
     inferred = masks is None
     if inferred:
         masks = infer_masks(masked)
@@ -185,6 +196,7 @@ def build_manifest(result: CompileResult, data: dict, source: dict | None = None
         "kept_masked_channels": result.report.to_dict()["kept_masked_channels"],
         "parity": parity,
         "targets": result.targets,
+        "refused": result.refused,
     }
 
 
@@ -197,14 +209,58 @@ def _check_distinct_backends(targets: list[Target]) -> None:
         seen[target.backend] = target.name
 
 
-def _export_targets(result: CompileResult, targets: list[Target], staging: Path) -> None:
-    modules = {t.name: backend_module(t.backend) for t in targets}
-    graph = result.deployable
-    for target in targets:  # check every target before writing anything
-        modules[target.name].check_supported(graph, target)
+def _check_targets(targets: list[Target]) -> None:
+    """Fail before the slow part on a mistake in the request itself: two targets of one backend, or a
+    target file whose options are malformed (a fix to the request, not a refusal of the model)."""
+    _check_distinct_backends(targets)
     for target in targets:
+        backend_module(target.backend).parse_options(target)
+
+
+def refusal_reason(error: ScadeployError) -> str:
+    """A refusal as one line: the message and, when there is one, what to do about it."""
+    return " ".join(str(error).split())
+
+
+def _accepted_targets(result: CompileResult, targets: list[Target], graph: Graph) -> list[Target]:
+    """The targets that take the model; each refusal is recorded in `result.refused` with its reason.
+
+    Raises when targets were asked for and every one refused: the request then produced nothing.
+    """
+    accepted = []
+    errors: dict[str, ScadeployError] = {}
+    for target in targets:  # checked before anything is written, each on its own
+        try:
+            backend_module(target.backend).check_supported(graph, target)
+        except (UnsupportedError, TargetError) as exc:
+            log.info("target %s refused: %s", target.name, exc.message)
+            errors[target.name] = exc
+            result.refused[target.name] = {"backend": target.backend, "reason": refusal_reason(exc)}
+            continue
+        accepted.append(target)
+    if targets and not accepted:
+        raise _nothing_compiled(errors)
+    return accepted
+
+
+def _nothing_compiled(errors: dict[str, ScadeployError]) -> ScadeployError:
+    """The error of a compile whose every target refused: the one refusal itself, or all of them in one line."""
+    if len(errors) == 1:
+        return next(iter(errors.values()))
+    reasons = "; ".join(f"{name}: {refusal_reason(exc)}" for name, exc in errors.items())
+    return TargetError(f"every requested target refused the model ({reasons})",
+                       "compile for a target that takes the model (docs/layers.md lists what each accepts)")
+
+
+def _export_targets(result: CompileResult, targets: list[Target], staging: Path) -> None:
+    """Lower the model to each target that takes it. A failed parity check inside an export still fails
+    the whole compile: it is a wrong result, not a refusal."""
+    graph = result.deployable
+    result.targets.clear()  # each write describes its own DIR
+    result.refused.clear()
+    for target in _accepted_targets(result, targets, graph):
         log.info("exporting for target %s", target.name)
-        section = modules[target.name].export(graph, target, staging, result.samples)
+        section = backend_module(target.backend).export(graph, target, staging, result.samples)
         result.targets[target.name] = {"backend": target.backend} | section
 
 
@@ -222,7 +278,9 @@ def _publish(staging: Path, out_dir: Path) -> None:
 def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tuple[str, ...] = (),
                     force: bool = False, source: dict | None = None, stripped: Checkpoint | None = None,
                     data: dict | None = None) -> dict:
-    """Write the manifest, both graphs, `stripped.pt` (when given) and every target's files; all or nothing.
+    """Write the manifest, both graphs, `stripped.pt` (when given) and the files of every target that takes
+    the model; the manifest's `refused` maps each target that did not to its reason. Atomic: DIR appears
+    complete or not at all, and nothing is written when every requested target refuses or an export fails.
 
     `data` describes the inputs the parity was measured on (`Samples.source`); benchmark and
     simulate read their inputs from it unless given others.
@@ -231,7 +289,7 @@ def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tu
     if out_dir.exists() and not force:
         raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
     targets = [load_target(name) for name in target_names]
-    _check_distinct_backends(targets)
+    _check_targets(targets)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging."))
     try:
@@ -256,10 +314,10 @@ def _data_section(samples: Samples) -> dict:
 
 
 def _check_output(out_dir: Path, target_names: tuple[str, ...], force: bool) -> None:
-    """Fail before the slow part: an existing DIR without --force, or two targets of one backend."""
+    """Fail before the slow part: an existing DIR without --force, two targets of one backend, bad options."""
     if out_dir.exists() and not force:
         raise OutputExistsError(f"output directory '{out_dir}' already exists", "pass --force to replace it")
-    _check_distinct_backends([load_target(name) for name in target_names])
+    _check_targets([load_target(name) for name in target_names])
 
 
 def _save_inputs(result: CompileResult, staging: Path) -> dict:

@@ -63,6 +63,8 @@ def _channels_and_block(node: Node, graph: Graph, blocks: dict[str, int]) -> int
         for d in spatial:
             size *= d
         blocks[node.name] = blocks[source] * size
+    elif _mixes_blocks(node, blocks):
+        blocks[node.name] = 1
     elif node.op in CHANNEL_WISE_OPS or node.op is Op.OUTPUT:
         blocks[node.name] = blocks[node.inputs[0]]
     else:
@@ -70,14 +72,25 @@ def _channels_and_block(node: Node, graph: Graph, blocks: dict[str, int]) -> int
     return node.shape[0] // blocks[node.name]
 
 
+def _mixes_blocks(node: Node, blocks: dict[str, int]) -> bool:
+    """A multi-input op whose inputs spread their channels differently (a flattened map plus features):
+    it works per feature, so its inputs' channel spaces cannot be merged."""
+    return len(node.inputs) > 1 and len({blocks[i] for i in node.inputs}) > 1
+
+
 def find_channel_groups(graph: Graph) -> ChannelGroups:
     """Partition the node outputs of `graph` into channel groups (union-find over residual adds)."""
     uf = _UnionFind()
     blocks: dict[str, int] = {}
     channels: dict[str, int] = {}
+    per_feature: list[Node] = []
     for node in graph.nodes:
         uf.add(node.name)
+        mixed = _mixes_blocks(node, blocks)
         channels[node.name] = _channels_and_block(node, graph, blocks)
+        if mixed:
+            per_feature.append(node)
+            continue
         passes_channels = node.op in CHANNEL_WISE_OPS or node.op in (Op.FLATTEN, Op.OUTPUT)
         if passes_channels:
             for source in node.inputs:
@@ -94,6 +107,9 @@ def find_channel_groups(graph: Graph) -> ChannelGroups:
         reason = _fixed_reason(node)
         if reason and group.fixed_reason is None:
             group.fixed_reason = reason
+    for node in per_feature:
+        for name in (node.name, *node.inputs):
+            groups[group_of[name]].fixed_reason = f"'{node.name}' combines a flattened map with features"
     for node in graph.of_op(Op.CONV2D):
         if node.attrs.groups != 1:
             for name in (node.name, node.inputs[0]):

@@ -128,6 +128,14 @@ def _add(args: list[Known]) -> Known:
     return Known(torch.stack([a.known for a in args]).all(0), values, err, torch.stack([a.tie for a in args]).any(0))
 
 
+def _per_feature(x: Known, block: int, channels: int) -> Known:
+    """`x` over `channels` entries: unchanged when it has them, else each channel spread over its `block`
+    features (a flattened map added to features, see `channel_groups._mixes_blocks`)."""
+    if x.known.shape[0] == channels:
+        return x
+    return Known(*(t.repeat_interleave(block, dim=-1) for t in (x.known, x.values, x.err, x.tie)))
+
+
 def _mean_over_time(x: Known, timesteps: int) -> Known:
     mean = x.values.mean(0, keepdim=True).expand(timesteps, -1).clone()
     err = x.err.mean(0, keepdim=True) + (timesteps + 1) * U32 * x.values.abs().amax(0, keepdim=True)
@@ -152,7 +160,7 @@ def find_known_channels(graph: Graph, groups: ChannelGroups) -> dict[str, Known]
         elif node.op is Op.AVGPOOL:
             result = _avgpool(node, args[0])
         elif node.op is Op.ADD:
-            result = _add(args)
+            result = _add([_per_feature(a, groups.block(i), channels) for a, i in zip(args, node.inputs, strict=True)])
         elif node.op is Op.MEAN_OVER_TIME:
             result = _mean_over_time(args[0], T)
         else:  # maxpool (pads with -inf, max of equal values is exact), flatten, output: values pass through
