@@ -31,7 +31,8 @@ X = torch.rand(3, 1, 4, 4)
 
 
 @pytest.mark.parametrize("mask", [torch.tensor([1, 0, 1, 1]), torch.tensor([1.0, 0.0, 1.0, 1.0]),
-                                  torch.tensor([True, False, True, True]), torch.tensor([1, 0, 1, 1], dtype=torch.uint8)])
+                                  torch.tensor([True, False, True, True]),
+                                  torch.tensor([1, 0, 1, 1], dtype=torch.uint8)])
 def test_zero_one_masks_of_any_dtype_strip_one_channel(mask):
     result = scadeploy.compile(_zeroed(_net(), [1]), {"0": mask}, X, 4)
     (row,) = [r for r in result.report.layers if r.layer == "0"]
@@ -87,7 +88,8 @@ class _FlattenResidual(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv1, self.bn1, self.sn1 = layer.Conv2d(1, 4, 3, padding=1), layer.BatchNorm2d(4), neuron.IFNode()
-        self.flat, self.fc1, self.sn2, self.fc = layer.Flatten(), layer.Linear(64, 64), neuron.IFNode(), layer.Linear(64, 3)
+        self.flat, self.fc1, self.sn2 = layer.Flatten(), layer.Linear(64, 64), neuron.IFNode()
+        self.fc = layer.Linear(64, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.flat(self.sn1(self.bn1(self.conv1(x))))
