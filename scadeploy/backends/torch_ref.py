@@ -30,6 +30,11 @@ def apply_node(node: Node, args: list[Value], timesteps: int, params: dict[str, 
     return OPS[node.op].reference(node, args, timesteps, params)
 
 
+def sample_count(graph: Graph, x: torch.Tensor) -> int:
+    """Samples in `x`: frames `[N, ...]` for direct encoding, `[T, N, ...]` for a sequence."""
+    return int(x.shape[0] if graph.input.attrs.encoding is Encoding.DIRECT else x.shape[1])
+
+
 Observer = Callable[[Node, list[Value]], None]
 
 

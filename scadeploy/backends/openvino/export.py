@@ -19,7 +19,7 @@ import torch
 
 from scadeploy.artifact.files import atomic_write_bytes
 from scadeploy.backends.onnx.align import align_channels
-from scadeploy.backends.onnx.export import RuntimeParity, check_lowerable
+from scadeploy.backends.onnx.export import RuntimeParity, check_lowerable, judge_runtime
 from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET, ONNX_OPS
 from scadeploy.backends.onnx.sequence import build_sequence_model
 from scadeploy.backends.openvino.runtime import (
@@ -98,15 +98,8 @@ def measure_parity(graph: Graph, options: OpenVinoOptions, model_xml: Path, samp
     logits = torch.from_numpy(compiled.create_infer_request().infer({0: x.numpy()})[0].copy())
     probe = build_sequence_model(align_channels(graph, options.align_channels), options.opset, expose_spikes=True)
     outputs = compile_openvino(probe.SerializeToString(), config).create_infer_request().infer({0: x.numpy()})
-    flips = compared = 0
-    for node in graph.of_op(Op.NEURON):
-        expected = ref.spikes[node.name].flatten(0, 1)
-        got = torch.from_numpy(outputs[node.name].copy())[:, : expected.shape[1]]  # alignment channels come last
-        flips += int((got != expected).sum())
-        compared += expected.numel()
-    return OpenVinoParity(samples=int(x.shape[0]), max_logit_diff=float((logits - ref.logits).abs().max()),
-                          class_agreement=float((logits.argmax(1) == ref.logits.argmax(1)).float().mean()),
-                          spikes_compared=compared, spike_flips=flips, tolerance=float(options.parity_tolerance),
+    spikes = {n.name: torch.from_numpy(outputs[n.name].copy()) for n in graph.of_op(Op.NEURON)}
+    return OpenVinoParity(**judge_runtime(graph, x, ref, logits, spikes, options.parity_tolerance),
                           precision=effective_precision(compiled))
 
 

@@ -57,15 +57,25 @@ def test_digits_export_matches_the_reference(tmp_path, neuron_kind) -> None:
         assert not {n.op_type for n in model.graph.node} & {"Loop", "Scan", "If"}
 
 
+def assert_tie_aware_parity(section: dict) -> None:
+    """Exact up to rounding, or every spike flip traced to a float32 threshold tie (`ir/rounding.py`)."""
+    parity = section["parity"]
+    assert parity["passed"] and parity["spikes_compared"] > 0
+    if parity["spike_flips"]:
+        assert 0 < parity["spike_ties"] == parity["spike_flip_roots"]
+    else:
+        assert parity["max_logit_diff"] <= ONNX_LOGIT_ATOL and parity["class_agreement"] == 1.0
+    assert parity["step_vs_sequence_max_diff"] <= 1e-5
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["vgg16", "resnet18"])
 def test_full_size_checkpoints_match_the_reference(tmp_path, name) -> None:
     # NOTE: float32 summation order differs between torch and ONNX Runtime convolutions, so a membrane
-    # potential within an ulp of the threshold can flip a spike, and a flip early in a deep network
-    # cascades. Such ties are rare (about one input in four on random ResNet-18 frames); these
-    # inputs have none, so the comparison must be exact up to rounding.
-    graph, x = deployable(name, samples=2, seed=0)
-    assert_parity(onnx_backend.export(graph, load_target("onnx-cpu"), tmp_path, x))
+    # potential within rounding of the threshold can flip a spike, and a flip early in a deep network
+    # cascades (about one random ResNet-18 frame in four). The comparison is tie-aware, so any inputs do.
+    graph, x = deployable(name, samples=4, seed=int(torch.randint(0, 2**31, (1,))))
+    assert_tie_aware_parity(onnx_backend.export(graph, load_target("onnx-cpu"), tmp_path, x))
 
 
 def test_names_follow_layers_and_batch_is_dynamic(tmp_path) -> None:

@@ -1,0 +1,74 @@
+"""The tie-aware float32 judge: flips at a threshold tie are rounding, flips elsewhere are real differences."""
+
+from __future__ import annotations
+
+import torch
+from graphs import GraphBuilder
+
+from scadeploy.backends.torch_ref import run_graph
+from scadeploy.ir.graph import Conv2dAttrs, FlattenAttrs, LinearAttrs, NeuronAttrs, Op
+from scadeploy.ir.rounding import U32, judge_float32_flips, neuron_traces
+
+
+def _graph():
+    """x -> 1x1 conv (weight 1) -> IF(v_th 1) -> flatten -> linear -> IF: potential x, 2x, ... at the first IF."""
+    b = GraphBuilder((1, 1, 2))
+    b.add("conv", Op.CONV2D, Conv2dAttrs(1, 1, (1, 1)), {"weight": torch.ones(1, 1, 1, 1)})
+    b.add("sn1", Op.NEURON, NeuronAttrs(v_threshold=1.0))
+    b.add("flat", Op.FLATTEN, FlattenAttrs())
+    b.add("fc", Op.LINEAR, LinearAttrs(2, 1), {"weight": torch.ones(1, 2)})
+    b.add("sn2", Op.NEURON, NeuronAttrs(v_threshold=1.0))
+    return b.graph(timesteps=2)
+
+
+X = torch.tensor([[[[0.5, 0.25]]]])  # position 0 reaches exactly 1.0 (the threshold) at step 1
+
+
+def _flipped(spikes: dict[str, torch.Tensor], name: str, index: tuple) -> dict[str, torch.Tensor]:
+    out = {k: v.clone() for k, v in spikes.items()}
+    out[name][index] = 1 - out[name][index]
+    return out
+
+
+def test_the_tie_is_exactly_at_the_threshold():
+    traces = neuron_traces(_graph(), X)
+    assert float(traces["sn1"].potential[1, 0, 0, 0, 0]) == 1.0
+    assert 0 < float(traces["sn1"].error[1, 0, 0, 0, 0]) < 64 * U32
+
+
+def test_the_bound_covers_a_real_float32_conv():
+    torch.manual_seed(0)
+    weight, bias = torch.randn(4, 8, 3, 3), torch.randn(4)
+    b = GraphBuilder((8, 6, 6))
+    b.add("conv", Op.CONV2D, Conv2dAttrs(8, 4, (3, 3), bias=True), {"weight": weight, "bias": bias})
+    b.add("sn", Op.NEURON, NeuronAttrs(v_threshold=1e9))
+    x = torch.randn(16, 8, 6, 6) * 100
+    trace = neuron_traces(b.graph(timesteps=1), x)["sn"]
+    h32 = torch.nn.functional.conv2d(x, weight, bias).double()  # IF from v = 0: h = conv(x) at step 0
+    error = (h32 - trace.potential[0]).abs()
+    assert bool((error <= trace.error[0]).all()) and float(error.max()) > 0
+
+
+def test_a_flip_at_a_threshold_tie_is_explained_and_its_consequences_are_not_roots():
+    graph = _graph()
+    spikes = run_graph(graph, X, record=True).spikes
+    other = _flipped(_flipped(spikes, "sn1", (1, 0, 0, 0, 0)), "sn2", (1, 0, 0))
+    judged = judge_float32_flips(graph, spikes, other, {}, X)
+    assert (judged.flips, judged.roots, judged.ties) == (2, 1, 1)
+
+
+def test_a_flip_far_from_the_threshold_is_a_real_difference():
+    graph = _graph()
+    spikes = run_graph(graph, X, record=True).spikes
+    judged = judge_float32_flips(graph, spikes, _flipped(spikes, "sn1", (0, 0, 0, 0, 1)), {}, X)
+    assert (judged.flips, judged.roots, judged.ties) == (1, 1, 0)
+
+
+def test_a_flip_just_beyond_the_bound_is_not_a_tie():
+    graph = _graph()
+    bound = float(neuron_traces(graph, X)["sn1"].error[1, 0, 0, 0, 0])
+    shifted = X.clone()
+    shifted[0, 0, 0, 0] = 0.5 - bound  # step 1 potential 1 - 2*bound: beyond the bound of the threshold
+    spikes = run_graph(graph, shifted, record=True).spikes
+    judged = judge_float32_flips(graph, spikes, _flipped(spikes, "sn1", (1, 0, 0, 0, 0)), {}, shifted)
+    assert (judged.roots, judged.ties) == (1, 0)
