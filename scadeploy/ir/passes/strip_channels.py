@@ -5,7 +5,9 @@ True = kept.
 Ensures: for every channel group (see channel_groups), channel c is removed iff it is masked in
 every producer of the group, the group is not fixed, and every conv/linear reading the group
 sees an exact zero in channel c at every step (see silence). Removed channels vanish from the
-producers' outputs, BN, neurons, pools and the consumers' inputs; after a flatten, channel c is
+producers' outputs, BN, neurons, pools, element-wise ops (add, mul, complement, scale: a removed
+channel of a product is zero because one factor is, and 1 - 0 read by a conv keeps the channel) and the
+consumers' inputs; after a flatten, channel c is
 features [c*H*W, (c+1)*H*W) of every member (a BN1d, neuron or add there acts per feature).
 The stripped graph computes exactly what the masked graph computes.
 Every masked channel that is kept is reported with the reason.
@@ -142,7 +144,9 @@ def _slice_node(node: Node, out_index: torch.Tensor | None, in_index: torch.Tens
             weight = weight[:, in_index]
         params["weight"] = weight.contiguous()
         if node.op is Op.CONV2D:
-            attrs = dataclasses.replace(attrs, out_channels=weight.shape[0], in_channels=weight.shape[1])
+            # NOTE: a grouped conv's weight holds in_channels / groups inputs per filter (its channels are fixed)
+            attrs = dataclasses.replace(attrs, out_channels=weight.shape[0],
+                                        in_channels=weight.shape[1] * attrs.groups)
         else:
             attrs = dataclasses.replace(attrs, out_features=weight.shape[0], in_features=weight.shape[1])
     elif node.op is Op.BATCHNORM and out_index is not None:
