@@ -18,6 +18,7 @@ from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Encoding, Graph, Op
 from scadeploy.ir.nir_conventions import nir_name
+from scadeploy.ir.rounding import judge_float32_flips
 
 
 def _steps(graph: Graph, x: torch.Tensor) -> list[torch.Tensor]:
@@ -87,16 +88,20 @@ def _stepped(module: torch.nn.Module, neurons: set[str], steps: list[torch.Tenso
 def compare(graph: Graph, x: torch.Tensor, logits: torch.Tensor, spikes: dict[str, torch.Tensor]) -> dict:
     """Spike mismatches per neuron layer and logit differences against the torch reference (float32)."""
     ref = run_graph(graph, x, record=True)
-    compared = mismatches = layers = 0
+    compared = mismatches = 0
+    got = {}
     for name, expected in ref.spikes.items():
-        got = spikes.get(nir_name(name))
-        if got is None or got.shape != expected.shape:
+        peer = spikes.get(nir_name(name))
+        if peer is None or peer.shape != expected.shape:
             continue
-        layers += 1
+        got[name] = peer
         compared += expected.numel()
-        mismatches += int((got != expected).sum())
-    return {"samples": int(ref.logits.shape[0]), "neuron_layers_compared": layers,
+        mismatches += int((peer != expected).sum())
+    # Flips are judged tie-aware only when every layer was read back (roots need all upstream spikes).
+    judged = judge_float32_flips(graph, ref.spikes, got, {}, x) if mismatches and len(got) == len(ref.spikes) else None
+    return {"samples": int(ref.logits.shape[0]), "neuron_layers_compared": len(got),
             "neuron_layers": len(ref.spikes), "spikes_compared": compared, "spike_mismatches": mismatches,
+            "spike_flip_roots": judged.roots if judged else mismatches, "spike_ties": judged.ties if judged else 0,
             "max_logit_diff": float((logits - ref.logits).abs().max()),
             "class_agreement": float((logits.argmax(1) == ref.logits.argmax(1)).float().mean())}
 
