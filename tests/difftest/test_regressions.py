@@ -14,3 +14,10 @@ def test_seed_21_grouped_conv_keeps_its_input_channels_when_stripping():
     verdict = judge(case)
     assert not verdict.failed, verdict.failures()
     assert verdict.outcomes["strip"] == "agree"
+
+
+def test_seed_97_grouped_conv_goes_to_nir_dense():
+    # NIR's type inference read a grouped conv's input channels from its per-group weight and raised
+    # "type mismatch: layers_1.output: [[2 4 4]] -> layers_2_short_0.input: [[1 4 4]]".
+    verdict = judge(random_case(97))
+    assert verdict.outcomes["nir"] == "agree", verdict.details.get("nir")

@@ -5,9 +5,14 @@ spikingjelly's, so its importer reads back exactly our equations):
 - conv2d -> Conv2d (zero bias when the conv has none); linear -> Affine (with bias) or Linear;
 - IF -> IF(r = 1/dt, v_threshold, v_reset): Euler's v += dt * r * x is v + x;
 - LIF -> LIF(tau = tau * dt, r = 1 if decay_input else tau, v_leak = v_reset, v_threshold, v_reset);
+- a memoryless neuron (`ir.neuron.memoryless`, what products and complements of spikes become, see
+  `ir/passes/spike_logic.py`) -> CubaLIF(tau_syn = tau_mem = dt, r = w_in = 1, v_leak = 0): Euler's
+  steps are i = x and v = i, and spikingjelly imports it as CUBALIFNode with both decays 1 - dt/dt = 0,
+  so c = c * 0 + x and v = v * 0 + c: v = x exactly (a LIF with tau = dt is not importable);
 - avgpool -> AvgPool2d (zero padding counted, as in PyTorch); flatten -> Flatten (CHW, batch excluded);
 - add -> fan-in: every source of the sum gets an edge into the reader, and NIR sums incoming edges;
-- the time mean and max pooling go through `rewrites.py` first (exact); soft reset is refused.
+- the time mean, max pooling, products/complements of spikes and constant scales go through
+  `rewrites.py` first (exact; scales fold into weights); soft reset is refused.
 The input node takes one frame per step (a direct-encoded frame is fed at every step); the output
 is per step, and the logits are its mean over the T steps (`metadata["readout"]`).
 """
@@ -22,6 +27,7 @@ import torch
 
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Graph, NeuronKind, Node, Op
+from scadeploy.ir.neuron import is_memoryless
 from scadeploy.ir.nir_conventions import DEFAULT_DT, import_nir, nir_name
 from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
@@ -87,12 +93,26 @@ def _output(nir, node: Node, graph: Graph, dt: float):
     return nir.Output(output_type={"output": np.array(node.shape)})
 
 
-@NIR_OPS.lowers(Op.CONV2D, how="Conv2d")
+def dense_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """A grouped conv's weight as the equivalent dense one (zeros outside each group's block).
+
+    NIR's type inference reads a conv's input channels from its weight, which a grouped conv holds
+    only per group, so grouped convs go out dense: the extra terms are exact zeros."""
+    out, per_group = weight.shape[:2]
+    dense = weight.new_zeros(out, per_group * groups, *weight.shape[2:])
+    block = out // groups
+    for g in range(groups):
+        dense[g * block:(g + 1) * block, g * per_group:(g + 1) * per_group] = weight[g * block:(g + 1) * block]
+    return dense
+
+
+@NIR_OPS.lowers(Op.CONV2D, how="Conv2d (a grouped conv as its dense equivalent)")
 def _conv(nir, node: Node, graph: Graph, dt: float):
     a, p = node.attrs, node.params
     bias = _array(p["bias"]) if "bias" in p else np.zeros(a.out_channels, dtype=np.float32)
-    return nir.Conv2d(input_shape=tuple(graph[node.inputs[0]].shape[1:]), weight=_array(p["weight"]),
-                      stride=a.stride, padding=a.padding, dilation=a.dilation, groups=a.groups, bias=bias)
+    return nir.Conv2d(input_shape=tuple(graph[node.inputs[0]].shape[1:]),
+                      weight=_array(dense_weight(p["weight"], a.groups)), stride=a.stride, padding=a.padding,
+                      dilation=a.dilation, groups=1, bias=bias)
 
 
 @NIR_OPS.lowers(Op.LINEAR, how="Affine / Linear")
@@ -117,6 +137,11 @@ def _flatten(nir, node: Node, graph: Graph, dt: float):
 @NIR_OPS.lowers(Op.NEURON, how="IF / LIF (hard reset)")
 def _neuron(nir, node: Node, graph: Graph, dt: float):
     a = node.attrs
+    if is_memoryless(a):
+        tau = np.full(node.shape, dt, dtype=np.float64)  # NOTE: exactly dt, so 1 - dt / tau is exactly 0
+        return nir.CubaLIF(tau_syn=tau, tau_mem=tau.copy(), r=_full(node, 1.0),
+                           v_leak=_full(node, 0.0), v_threshold=_full(node, a.v_threshold),
+                           v_reset=_full(node, 0.0), w_in=_full(node, 1.0))
     if a.kind is NeuronKind.IF:
         return nir.IF(r=_full(node, 1.0 / dt), v_threshold=_full(node, a.v_threshold), v_reset=_full(node, a.v_reset))
     return nir.LIF(tau=_full(node, a.tau * dt), r=_full(node, 1.0 if a.decay_input else a.tau),
@@ -126,7 +151,14 @@ def _neuron(nir, node: Node, graph: Graph, dt: float):
 
 NIR_OPS.lower(Op.ADD, "fan-in edges into the reader (NIR sums incoming edges)")
 NIR_OPS.lower(Op.MAXPOOL, "OR of spikes: depthwise ones Conv2d + IF (spikes only)")
+NIR_OPS.lower(Op.MUL, "AND (IAND with a complement) of spikes: +-1 identity Conv2d/Linear fan-in into a memoryless "
+              "CubaLIF (tau = dt), threshold 2 (1); analog products refused")
+NIR_OPS.lower(Op.COMPLEMENT, "NOT of spikes: -1 identity Conv2d/Linear with bias 1 into a memoryless CubaLIF; "
+              "fused into a product's IAND")
+NIR_OPS.lower(Op.SCALE, "folded into the conv/linear that reads it (refused otherwise: spikingjelly's NIR importer "
+              "has no Scale)")
 NIR_OPS.lower(Op.MEAN_OVER_TIME, "moved after the linear layers that read it (exact), then the output's mean")
+NIR_OPS.refuse(Op.ADAPTIVE_AVGPOOL, "it has no fixed window; compile folds it into the flatten -> linear that reads it, and this one feeds something else")
 NIR_OPS.refuse(Op.BATCHNORM, "NIR has no batch norm; it must fold into the conv/linear before it")
 
 
