@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 test: setup
 	$(BIN)/python -m pytest -q -n 2
 
-# The full fuzz set (>= 1,000 checkpoints, 200 model.net, 140 manifest and target files, 120 graph files); `make test`
+# The full fuzz set (>= 1,000 checkpoints, 200 model.net, 220 manifest and target files, 120 graph files); `make test`
 # runs a fast seeded subset. Counts per outcome are printed and saved in .pytest_cache/d/scadeploy/.
 fuzz: setup
 	SCADEPLOY_FUZZ=full $(BIN)/python -m pytest -q -n 2 tests/fuzz

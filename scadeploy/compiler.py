@@ -30,14 +30,14 @@ from torch import nn
 from scadeploy.artifact.files import sha256_of
 from scadeploy.artifact.serialize import save_graph
 from scadeploy.data.samples import FRAMES, Samples, load_samples, random_samples
-from scadeploy.errors import DataError, OutputExistsError, ScadeployError, TargetError, UnsupportedError
+from scadeploy.errors import DataError, GraphError, OutputExistsError, ScadeployError, TargetError, UnsupportedError
 from scadeploy.frontends import python_api
 from scadeploy.frontends.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.cost import layer_costs, total_dense_macs
 from scadeploy.ir.graph import Encoding, Graph, Op
 from scadeploy.ir.infer_masks import infer_masks
-from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
+from scadeploy.ir.passes.deploy import deployable as deployable_graph
 from scadeploy.ir.passes.strip_channels import StripReport, strip_channels
 from scadeploy.models import MODEL_WIDTH_ARG, build_model
 from scadeploy.parity import StripParity, TraceFidelity, compare_stripped, compare_traced, sample_count
@@ -64,22 +64,27 @@ class CompileResult:
     inferred_masks: bool = False
     warnings: list[str] = field(default_factory=list)
     targets: dict[str, dict] = field(default_factory=dict)
-    refused: dict[str, dict] = field(default_factory=dict)  # target name -> {"backend", "reason"}
+    refused: dict[str, dict] = field(default_factory=dict)  # target name -> {"backend", "reason"[, "hint"]}
 
     @property
     def deployable(self) -> Graph:
-        """The stripped graph with BN folded: what every backend consumes."""
-        return fold_batchnorm(self.stripped)
+        """The stripped graph with BN and adaptive pools folded (`ir/passes/deploy.py`): what every backend consumes."""
+        return deployable_graph(self.stripped)
 
 
 def backend_module(name: str) -> ModuleType:
     return importlib.import_module(BACKEND_MODULES[name])
 
 
-def evaluation_samples(ckpt: Checkpoint, data: str | None = None, data_dir: str | None = None) -> Samples:
+SensorSize = tuple[int, int, int]  # an event sensor's (width, height, polarities), tonic's order
+
+
+def evaluation_samples(ckpt: Checkpoint, data: str | None = None, data_dir: str | None = None,
+                       sensor_size: SensorSize | None = None) -> Samples:
     """`data` when given, else the checkpoint's dataset when it is available, else seeded uniform noise."""
     if data is not None:
-        return load_samples(data, data_dir, ckpt.timesteps)
+        return checked_sensor_size(load_samples(data, data_dir, ckpt.timesteps, sensor_size), sensor_size)
+    checked_sensor_size(None, sensor_size)
     dataset = ckpt.meta.get("dataset")
     if dataset:
         try:
@@ -138,6 +143,11 @@ def compile_graph(masked: Graph, masks: dict[str, torch.Tensor] | None, example_
                             "beta); the model is compiled unstripped")
     stripped, report = strip_channels(masked, masks)
     parity = compare_stripped(masked, stripped, report.kept_index, example_input)
+    if not parity.exact:  # the silence certificate promised equality: a broken invariant, not bad input
+        raise GraphError(f"stripping changed what the network computes ({parity.spike_mismatches} of "
+                         f"{parity.spikes_compared:,} spikes differ in float64, {parity.removed_channel_spikes} "
+                         f"spikes in removed channels, float32: {parity.float32_summary()})",
+                         "this is a bug in scadeploy; please report it with the model")
     return CompileResult(masked, stripped, report, parity, example_input, None, inferred, warnings)
 
 
@@ -212,14 +222,20 @@ def _check_distinct_backends(targets: list[Target]) -> None:
 def _check_targets(targets: list[Target]) -> None:
     """Fail before the slow part on a mistake in the request itself: two targets of one backend, or a
     target file whose options are malformed (a fix to the request, not a refusal of the model)."""
+    names = [t.name for t in targets]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise TargetError(f"two targets are named '{twice[0]}'", "the manifest keys each target by its name: "
+                          "rename one in its target file")
     _check_distinct_backends(targets)
     for target in targets:
         backend_module(target.backend).parse_options(target)
 
 
-def refusal_reason(error: ScadeployError) -> str:
-    """A refusal as one line: the message and, when there is one, what to do about it."""
-    return " ".join(str(error).split())
+def refusal(target: Target, error: ScadeployError) -> dict:
+    """The manifest entry of a refused target: its backend, the reason in one line, and the hint if any."""
+    entry = {"backend": target.backend, "reason": " ".join(error.message.split())}
+    return entry | ({"hint": " ".join(error.hint.split())} if error.hint else {})
 
 
 def _accepted_targets(result: CompileResult, targets: list[Target], graph: Graph) -> list[Target]:
@@ -235,7 +251,7 @@ def _accepted_targets(result: CompileResult, targets: list[Target], graph: Graph
         except (UnsupportedError, TargetError) as exc:
             log.info("target %s refused: %s", target.name, exc.message)
             errors[target.name] = exc
-            result.refused[target.name] = {"backend": target.backend, "reason": refusal_reason(exc)}
+            result.refused[target.name] = refusal(target, exc)
             continue
         accepted.append(target)
     if targets and not accepted:
@@ -247,7 +263,7 @@ def _nothing_compiled(errors: dict[str, ScadeployError]) -> ScadeployError:
     """The error of a compile whose every target refused: the one refusal itself, or all of them in one line."""
     if len(errors) == 1:
         return next(iter(errors.values()))
-    reasons = "; ".join(f"{name}: {refusal_reason(exc)}" for name, exc in errors.items())
+    reasons = "; ".join(f"{name}: {' '.join(exc.message.split())}" for name, exc in errors.items())
     return TargetError(f"every requested target refused the model ({reasons})",
                        "compile for a target that takes the model (docs/layers.md lists what each accepts)")
 
@@ -333,14 +349,14 @@ def _save_inputs(result: CompileResult, staging: Path) -> dict:
 
 
 def compile_checkpoint(ckpt_path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (),
-                       force: bool = False, data: str | None = None,
-                       data_dir: str | None = None) -> tuple[CompileResult, dict]:
+                       force: bool = False, data: str | None = None, data_dir: str | None = None,
+                       sensor_size: SensorSize | None = None) -> tuple[CompileResult, dict]:
     """`scadeploy compile CKPT`: everything lands in `out_dir` at once, or nothing does."""
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
     _check_output(out_dir, target_names, force)
     ckpt = load_checkpoint(ckpt_path)
     sha = sha256_of(ckpt_path)
-    samples = evaluation_samples(ckpt, data, data_dir)
+    samples = evaluation_samples(ckpt, data, data_dir, sensor_size)
     result = compile_model(ckpt.build(), ckpt.masks, samples.take(PARITY_SAMPLES).x, ckpt.timesteps,
                            encoding_of(samples))
     source = {"kind": "checkpoint", "path": str(ckpt_path.resolve()), "sha256": sha, "arch": ckpt.arch,
@@ -350,11 +366,21 @@ def compile_checkpoint(ckpt_path: str | Path, out_dir: str | Path, target_names:
     return result, manifest
 
 
+def checked_sensor_size(samples: Samples | None, sensor_size: SensorSize | None) -> Samples | None:
+    """A sensor size bins event recordings only; given with other data (or none) it is a mistake to say."""
+    if sensor_size is not None and (samples is None or "events" not in samples.source):
+        what = f"'{samples.describe()}' holds no event recordings" if samples is not None else "no --data was given"
+        raise DataError(f"--sensor-size bins event recordings, but {what}",
+                        "drop --sensor-size, or pass --data with structured x, y, t, p arrays (.npy / .npz)")
+    return samples
+
+
 def user_samples(data: str | None, data_dir: str | None, input_shape: tuple[int, ...] | None,
-                 timesteps: int | None) -> Samples:
+                 timesteps: int | None, sensor_size: SensorSize | None = None) -> Samples:
     """The inputs of an own-model compile: `--data`, else random frames of `--input-shape`."""
     if data is not None:
-        return load_samples(data, data_dir, timesteps)
+        return checked_sensor_size(load_samples(data, data_dir, timesteps, sensor_size), sensor_size)
+    checked_sensor_size(None, sensor_size)
     if input_shape is None:
         raise DataError("a model given with --model needs --data (inputs for parity) or --input-shape C,H,W",
                         "e.g. --data inputs.npz, or --input-shape 2,34,34 for random frames")
@@ -365,13 +391,14 @@ def compile_user_model(weights: str | Path, model_spec: str, out_dir: str | Path
                        target_names: tuple[str, ...] = (), force: bool = False, masks: str = "auto",
                        data: str | None = None, data_dir: str | None = None,
                        input_shape: tuple[int, ...] | None = None,
-                       timesteps: int | None = None) -> tuple[CompileResult, dict]:
+                       timesteps: int | None = None,
+                       sensor_size: SensorSize | None = None) -> tuple[CompileResult, dict]:
     """`scadeploy compile WEIGHTS --model MODULE:FACTORY`: a user's own model and plain state_dict."""
     from scadeploy.frontends.user_model import build_user_model, load_masks, load_weights
 
     weights, out_dir = Path(weights), Path(out_dir)
     _check_output(out_dir, target_names, force)
-    samples = user_samples(data, data_dir, input_shape, timesteps)
+    samples = user_samples(data, data_dir, input_shape, timesteps, sensor_size)
     if timesteps is None:
         timesteps = samples.x.shape[0] if samples.layout != FRAMES else 4
     model = load_weights(build_user_model(model_spec), weights)
@@ -385,7 +412,7 @@ def compile_user_model(weights: str | Path, model_spec: str, out_dir: str | Path
 
 def compile_nir(path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (), force: bool = False,
                 data: str | None = None, data_dir: str | None = None,
-                timesteps: int | None = None) -> tuple[CompileResult, dict]:
+                timesteps: int | None = None, sensor_size: SensorSize | None = None) -> tuple[CompileResult, dict]:
     """`scadeploy compile model.nir`: a NIR graph from another framework, masks read off its zeroed channels.
 
     The graph read from the file is checked against spikingjelly's own NIR importer on the inputs
@@ -397,7 +424,7 @@ def compile_nir(path: str | Path, out_dir: str | Path, target_names: tuple[str, 
     path, out_dir = Path(path), Path(out_dir)
     _check_output(out_dir, target_names, force)
     nir_graph = read_nir(path)
-    samples = user_samples(data, data_dir, nir_input_shape(nir_graph), timesteps)
+    samples = user_samples(data, data_dir, nir_input_shape(nir_graph), timesteps, sensor_size)
     if timesteps is None:
         timesteps = samples.x.shape[0] if samples.layout != FRAMES else 4
     masked, dt = nir_to_graph(nir_graph, timesteps, encoding_of(samples))

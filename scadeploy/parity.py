@@ -109,27 +109,49 @@ class TraceFidelity:
         return asdict(self) | {"agrees": self.agrees, "logit_atol": TRACE_LOGIT_ATOL}
 
 
+MODEL_ERRORS = (RuntimeError, ValueError, IndexError, TypeError)  # what a model's own forward() raises
+
+
 def run_module(model: nn.Module, graph: Graph, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The module itself, multi-step in float64, on `x`; returns (logits, spikes of every traced neuron)."""
-    module = copy.deepcopy(model).eval().double()
-    functional.set_step_mode(module, "m")
-    functional.reset_net(module)
-    neurons = {n.name for n in graph.of_op(Op.NEURON)}
-    spikes: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: spikes.__setitem__(name, out))
-             for name, m in module.named_modules() if name in neurons]
+    """The module itself in float64 on `x`; returns (logits, spikes `[T, N, ...]` of every traced neuron).
+
+    It runs multi-step, as users run it; a model whose layers cannot (spikingjelly's OTTT neurons are
+    single-step only) runs one step at a time instead, its per-step outputs averaged as every executor does."""
     x_seq = x.double()
     if graph.input.attrs.encoding is Encoding.DIRECT:
         x_seq = x_seq.unsqueeze(0).expand(graph.timesteps, *x_seq.shape)
+    neurons = {n.name for n in graph.of_op(Op.NEURON)}
+    try:
+        out, spikes = _run_recorded(model, neurons, "m", lambda module: module(x_seq))
+    except MODEL_ERRORS as multi_step_error:
+        try:
+            out, spikes = _run_recorded(model, neurons, "s",
+                                        lambda module: torch.stack([module(frame) for frame in x_seq]))
+        except MODEL_ERRORS:
+            raise multi_step_error from None
+    if out.dim() == len(graph.output.shape) + 2:  # a per-step head: every executor averages over time
+        out = out.mean(0)
+    return out, spikes
+
+
+def _run_recorded(model: nn.Module, neurons: set[str], step_mode: str,
+                  run) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """`run(module)` on a float64 copy in `step_mode`, recording every call of each named neuron; a
+    neuron called once per step (single-step mode, or inside a MultiStepContainer) has its calls stacked."""
+    module = copy.deepcopy(model).eval().double()
+    functional.set_step_mode(module, step_mode)
+    functional.reset_net(module)
+    calls: dict[str, list[torch.Tensor]] = {name: [] for name in neurons}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: calls[name].append(out))
+             for name, m in module.named_modules() if name in neurons]
     try:
         with torch.no_grad():
-            out = module(x_seq)
+            out = run(module)
     finally:
         for hook in hooks:
             hook.remove()
         functional.reset_net(module)
-    if out.dim() == len(graph.output.shape) + 2:  # a per-step head: every executor averages over time
-        out = out.mean(0)
+    spikes = {name: outs[0] if len(outs) == 1 else torch.stack(outs) for name, outs in calls.items() if outs}
     return out, spikes
 
 

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from scadeploy.artifact.manifest import MANIFEST, read_manifest
+from scadeploy.artifact.manifest import MANIFEST, read_manifest, refused_targets
 from scadeploy.artifact.serialize import load_graph
 from scadeploy.data.samples import FRAMES, SEQUENCE, Samples, load_samples, random_samples
 from scadeploy.errors import ArtifactError, DataError
@@ -32,7 +32,11 @@ class CompiledDir:
         return load_graph(self.path / Path(graphs[key]).name)
 
     def target_files(self, backend: str) -> list[Path]:
-        """The files of the target of `backend` ('onnx', 'lava'), or [] when it was not compiled."""
+        """The files of the target of `backend` ('onnx', 'lava'), or [] when it was not asked for.
+
+        A target that was asked for but refused the model at compile is an error saying so and why:
+        its files are absent because the model cannot run there, not because they were forgotten.
+        """
         targets = self.manifest.get("targets")
         if not isinstance(targets, dict):
             raise ArtifactError(f"'{self.path / MANIFEST}': 'targets' must be an object")
@@ -42,11 +46,23 @@ class CompiledDir:
                 if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
                     raise ArtifactError(f"'{self.path / MANIFEST}': the {backend} target lists no files")
                 return [self.path / Path(f).name for f in files]
+        refused = refused_targets(self.manifest, backend)
+        if refused:
+            name, reason = next(iter(refused.items()))
+            raise ArtifactError(f"target '{name}' was refused at compile, so '{self.path}' has no {backend} "
+                                f"files: {reason}")
         return []
 
     def samples(self, graph: Graph, data: str | None = None, data_dir: str | None = None) -> Samples:
-        """`data` when given, else the inputs recorded at compile; checked to fit `graph`."""
-        samples = load_samples(data, data_dir, graph.timesteps) if data else self._recorded_samples(graph)
+        """`data` when given, else the inputs recorded at compile; checked to fit `graph`.
+
+        Event recordings given as `data` are binned for the sensor the graph takes: (W, H, P) from its
+        input (P, H, W), and T from the graph.
+        """
+        if data:
+            samples = load_samples(data, data_dir, graph.timesteps, sensor_of(graph))
+        else:
+            samples = self._recorded_samples(graph)
         check_fits(samples, graph)
         return samples
 
@@ -64,12 +80,30 @@ class CompiledDir:
             if hashlib.sha256(path.read_bytes()).hexdigest() != source.get("sha256"):
                 raise DataError(f"the data file '{path}' changed since compile (sha256 differs)",
                                 "pass it explicitly with --data to use it anyway")
-            return load_samples(str(path), None, graph.timesteps)
+            return load_samples(str(path), None, graph.timesteps, self._recorded_sensor(source))
         if kind == "compiled" and isinstance(source.get("file"), str):
             return load_samples(str(self.path / Path(source["file"]).name), None, graph.timesteps)
         if kind == "random":
             return random_samples(tuple(graph.input.shape), int(source.get("samples", 16)))
         raise ArtifactError(f"'{self.path / MANIFEST}' has an unknown data source {kind!r}", "pass --data")
+
+    def _recorded_sensor(self, source: dict) -> tuple[int, int, int] | None:
+        """The sensor size event recordings were binned for at compile (None for other data)."""
+        events = source.get("events")
+        if events is None:
+            return None
+        size = events.get("sensor_size") if isinstance(events, dict) else None
+        if not (isinstance(size, list) and len(size) == 3 and
+                all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 16 for d in size)):
+            raise ArtifactError(f"'{self.path / MANIFEST}': data.events.sensor_size must be [W, H, P]",
+                                "re-run scadeploy compile, or pass --data")
+        return (size[0], size[1], size[2])
+
+
+def sensor_of(graph: Graph) -> tuple[int, int, int] | None:
+    """The event sensor (W, H, P) a graph's [P, H, W] input takes; None for other input shapes."""
+    shape = tuple(graph.input.shape)
+    return (shape[2], shape[1], shape[0]) if len(shape) == 3 else None
 
 
 def check_fits(samples: Samples, graph: Graph) -> None:

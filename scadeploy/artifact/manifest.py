@@ -2,6 +2,10 @@
 
 The manifest is written by `compile`, but a compiled directory is user input once it is on disk:
 each field read here has its type checked and file names must stay inside DIR.
+
+`targets` maps each target that compiled to its section (backend, files, parity); `refused` maps each
+requested target that refused the model to `{"backend", "reason", "hint"?}` (absent in directories compiled
+before targets could be refused, read as none). A name is in one of the two, never both.
 """
 
 from __future__ import annotations
@@ -42,7 +46,23 @@ def read_manifest(out_dir: str | Path) -> dict:
         _expect(isinstance(files, list) and all(_inside(f) for f in files) and
                 (section["backend"] != "lava" or files), path,
                 f"targets.{name}.files must list file names inside the directory")
+    _check_refused(manifest.get("refused", {}), targets, path)
     return manifest
+
+
+def _check_refused(refused: object, targets: dict, path: Path) -> None:
+    _expect(isinstance(refused, dict), path, "refused must be an object")
+    for name, entry in refused.items():
+        _expect(isinstance(entry, dict) and isinstance(entry.get("backend"), str) and
+                isinstance(entry.get("reason"), str) and isinstance(entry.get("hint", ""), str), path,
+                f"refused.{name} must be an object with a backend and a reason")
+        _expect(name not in targets, path, f"'{name}' is both in targets and in refused")
+
+
+def refused_targets(manifest: dict, backend: str | None = None) -> dict[str, str]:
+    """Target name -> reason of each refused target (of `backend` only, when given)."""
+    return {name: entry["reason"] for name, entry in manifest.get("refused", {}).items()
+            if backend is None or entry["backend"] == backend}
 
 
 def _inside(name: object) -> bool:

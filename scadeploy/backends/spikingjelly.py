@@ -63,6 +63,11 @@ def _avgpool(node: Node, graph: Graph) -> nn.Module:
     return layer.AvgPool2d(a.kernel_size, a.stride, a.padding, step_mode="m")
 
 
+@SPIKINGJELLY_OPS.lowers(Op.ADAPTIVE_AVGPOOL, how="layer.AdaptiveAvgPool2d")
+def _adaptive_avgpool(node: Node, graph: Graph) -> nn.Module:
+    return layer.AdaptiveAvgPool2d(node.attrs.output_size, step_mode="m")
+
+
 @SPIKINGJELLY_OPS.lowers(Op.FLATTEN, how="layer.Flatten")
 def _flatten(node: Node, graph: Graph) -> nn.Module:
     return layer.Flatten(step_mode="m")
@@ -75,11 +80,21 @@ def _mean_over_time(node: Node, graph: Graph) -> nn.Module:
 
 SPIKINGJELLY_OPS.lower(Op.INPUT, "the forward() argument [T, N, ...]")
 SPIKINGJELLY_OPS.lower(Op.ADD, "a sum in forward()")
+SPIKINGJELLY_OPS.lower(Op.MUL, "x * y in forward() (as SEW ResNet's sew_function computes it)")
+SPIKINGJELLY_OPS.lower(Op.COMPLEMENT, "1.0 - x in forward()")
+SPIKINGJELLY_OPS.lower(Op.SCALE, "x * factor in forward() (as OTTT's Scale computes it)")
+IN_FORWARD = {
+    Op.ADD: lambda node, args: sum(args[1:], args[0]),
+    Op.MUL: lambda node, args: args[0] * args[1],
+    Op.COMPLEMENT: lambda node, args: 1.0 - args[0],
+    Op.SCALE: lambda node, args: args[0] * node.attrs.factor,
+}
+"""The element-wise ops forward() computes itself, in the order and form the spikingjelly models write them."""
 SPIKINGJELLY_OPS.lower(Op.OUTPUT, "forward()'s result (time mean of a per-step output)")
 
 
 def _layer(node: Node, graph: Graph) -> nn.Module | None:
-    """The node's module; None for the ops forward() computes itself (input, add, output)."""
+    """The node's module; None for the ops forward() computes itself (input, element-wise ops, output)."""
     entry = SPIKINGJELLY_OPS.table.get(node.op)
     return SPIKINGJELLY_OPS.rule(node)(node, graph) if getattr(entry, "rule", None) else None
 
@@ -111,8 +126,8 @@ class GraphModule(nn.Module):
         timed = True
         for node in self.graph.nodes[1:]:
             args = [values[i] for i in node.inputs]
-            if node.op is Op.ADD:
-                values[node.name] = sum(args[1:], args[0])
+            if node.op in IN_FORWARD:
+                values[node.name] = IN_FORWARD[node.op](node, args)
             elif node.op is Op.OUTPUT:
                 values[node.name] = args[0].mean(0) if timed else args[0]
             else:

@@ -83,7 +83,8 @@ def plot(result: BenchmarkResult, path: Path) -> Path:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Device of every runner (cuda needs onnxruntime-gpu and a GPU).")
 @click.option("--data", metavar="NAME|FILE",
-              help="Inputs other than those DIR was compiled with: a built-in name or a .npz/.pt holding x.")
+              help="Inputs other than those DIR was compiled with: a built-in name, a .npz/.pt holding x, or "
+                   "event recordings (.npy/.npz of x, y, t, p), binned for the sensor the model takes.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of CIFAR batch files.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="PNG of throughput against batch size (default: DIR/benchmark.png).")

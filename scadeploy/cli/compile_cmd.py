@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
-from scadeploy.cli.inspect_cmd import channel_table
+from scadeploy.cli.inspect_cmd import channel_table, refused_line
 from scadeploy.targets import available_targets
 
 
@@ -20,6 +20,14 @@ def parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -
     if not shape or any(d < 1 or d > 1 << 16 for d in shape):
         raise click.BadParameter(f"'{value}': every dimension must be between 1 and 65536")
     return shape
+
+
+def parse_sensor_size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int, int] | None:
+    """'W,H,P' (tonic's order: width, height, polarities) -> (W, H, P)."""
+    size = parse_shape(ctx, param, value)
+    if size is not None and len(size) != 3:
+        raise click.BadParameter(f"'{value}' is not W,H,P (width, height, polarities), e.g. 34,34,2")
+    return size
 
 
 @click.command("compile")
@@ -37,18 +45,22 @@ def parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--data", metavar="NAME|FILE",
               help="Inputs for parity (and later benchmark/simulate): digits, digits-events, cifar10 (with "
                    "--data-dir), or a .npz/.pt holding x (frames [N,C,H,W] or a sequence [T,N,C,H,W]) and "
-                   "optionally labels y.")
+                   "optionally labels y; or event recordings as tonic gives them (structured x, y, t, p arrays: "
+                   "one in a .npy, one per sample in a .npz, labels y), binned into T frames with --sensor-size.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of CIFAR batch files.")
 @click.option("-T", "--timesteps", type=click.IntRange(1, 10_000), default=None,
               help="With --model: time steps (default: the sequence length of the data, else 4).")
 @click.option("--input-shape", callback=parse_shape, metavar="C,H,W",
               help="With --model and no --data: the input shape; parity then runs on random frames.")
+@click.option("--sensor-size", callback=parse_sensor_size, metavar="W,H,P",
+              help="With event recordings as --data: the sensor's width, height and polarities (tonic's order); "
+                   "they are binned like tonic's ToFrame(sensor_size, n_time_bins=T) into [T, N, P, H, W].")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @json_option
 @handles_errors
 def command(checkpoint: str, out_dir: str, targets: tuple[str, ...], model_spec: str | None, masks: str,
             data: str | None, data_dir: str | None, timesteps: int | None, input_shape: tuple[int, ...] | None,
-            force: bool, as_json: bool) -> None:
+            sensor_size: tuple[int, int, int] | None, force: bool, as_json: bool) -> None:
     """Strip the masked channels of a model and write DIR: manifest, graphs and each target's files.
 
     CHECKPOINT is a scadeploy checkpoint (from `scadeploy train`); or, with --model, WEIGHTS is a
@@ -56,13 +68,16 @@ def command(checkpoint: str, out_dir: str, targets: tuple[str, ...], model_spec:
     whose all-zero output channels are the masks. A masked channel is removed only when it
     provably never spikes; the traced graph is checked against your model, and the stripped model
     against the masked one, on real inputs; the agreement is recorded in DIR/manifest.json. DIR is
-    self-contained: inspect, benchmark and simulate need nothing else, not your code.
+    self-contained: inspect, benchmark and simulate need nothing else, not your code. A target that
+    refuses the model is listed with its reason and the others are still written; the exit code is 2
+    only when every requested target refuses (then nothing is written) or a parity check fails.
 
     \b
     Examples:
       scadeploy compile digits.pt -o out --target onnx-cpu --target loihi2-sim
       scadeploy compile weights.pt --model mynets.dvs:build --data events.npz -o out -t onnx-cpu
       scadeploy compile weights.pt --model nets/my_net.py:build --input-shape 2,34,34 -T 8 -o out
+      scadeploy compile weights.pt --model mynets.dvs:build --data recordings.npz --sensor-size 34,34,2 -T 8 -o out
       scadeploy compile exported.nir -T 4 --data digits -o out -t onnx-cpu -t loihi2-sim -t nir
     """
     from scadeploy.compiler import compile_checkpoint, compile_nir, compile_user_model
@@ -71,14 +86,14 @@ def command(checkpoint: str, out_dir: str, targets: tuple[str, ...], model_spec:
         if model_spec is not None or input_shape is not None or masks != "auto":
             raise click.UsageError("a NIR file carries its model, input shape and zeroed channels: drop --model, "
                                    "--input-shape and --masks")
-        result, manifest = compile_nir(checkpoint, out_dir, targets, force, data, data_dir, timesteps)
+        result, manifest = compile_nir(checkpoint, out_dir, targets, force, data, data_dir, timesteps, sensor_size)
     elif model_spec is None:
         if timesteps is not None or input_shape is not None or masks != "auto":
             raise click.UsageError("-T, --input-shape and --masks apply to --model; a checkpoint carries them")
-        result, manifest = compile_checkpoint(checkpoint, out_dir, targets, force, data, data_dir)
+        result, manifest = compile_checkpoint(checkpoint, out_dir, targets, force, data, data_dir, sensor_size)
     else:
         result, manifest = compile_user_model(checkpoint, model_spec, out_dir, targets, force, masks, data,
-                                              data_dir, input_shape, timesteps)
+                                              data_dir, input_shape, timesteps, sensor_size)
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     if as_json:
@@ -106,10 +121,12 @@ def _print(result, manifest: dict, out_dir: str) -> None:
     verdict = "[green]exact[/]" if p.exact else "[red]MISMATCH[/]"
     out.print(f"stripped vs masked on {p.samples} inputs ({manifest['data'].get('label', 'given')}): {verdict} "
               f"({p.spike_mismatches} of {p.spikes_compared:,} spikes differ in float64, "
-              f"{p.spike_mismatches_f32} in float32, max |logit diff| "
+              f"{p.float32_summary()}, max |logit diff| "
               f"{p.max_logit_diff_f64:.2g} in float64, {p.max_logit_diff_f32:.2g} in float32)")
     for name, section in manifest["targets"].items():
         out.print(f"target {name}: {', '.join(section.get('files', []))}; {target_summary(section)}")
+    for name, entry in manifest.get("refused", {}).items():
+        out.print(refused_line(name, entry["reason"]), soft_wrap=True)
     out.print(f"wrote {out_dir}/")
 
 
@@ -121,7 +138,7 @@ def target_summary(section: dict) -> str:
         runtime = "ONNX" if section["backend"] == "onnx" else f"OpenVINO ({parity.get('precision', '?')})"
         return (f"{runtime} vs torch reference: max |logit diff| {parity.get('max_logit_diff', float('nan')):.2g} "
                 f"({verdict}), class agreement {parity.get('class_agreement', 0):.0%}, "
-                f"{parity.get('spike_flips', 0)} spike flips")
+                f"{parity.get('spike_flips', 0)} spike flips{_ties(parity)}")
     if section.get("backend") == "lava":
         measured = parity.get("emulator_vs_quantized_ir", {})
         vs_float = parity.get("emulator_vs_float", {})
@@ -138,10 +155,22 @@ def target_summary(section: dict) -> str:
     return ""
 
 
+def _ties(parity: dict) -> str:
+    """How the spike flips were judged (`ir/rounding.py`): all after threshold ties, or some not."""
+    flips, roots, ties = (parity.get(k, 0) for k in ("spike_flips", "spike_flip_roots", "spike_ties"))
+    if not flips:
+        return ""
+    if roots == ties:
+        return f", all downstream of {ties} threshold ties within float32 rounding"
+    return f", [red]{roots - ties} not explained by float32 rounding[/]"
+
+
 def _peer_line(parity: dict) -> str:
     if "skipped" in parity:
         return f"not checked ({parity['skipped']})"
-    verdict = "[green]spike-exact[/]" if parity.get("spike_mismatches") == 0 else "[red]MISMATCH[/]"
-    return (f"{verdict} ({parity.get('spike_mismatches')} of {parity.get('spikes_compared', 0):,} spikes at "
-            f"{parity.get('neuron_layers_compared')} neuron layers differ, max |logit diff| "
-            f"{parity.get('max_logit_diff', float('nan')):.2g})")
+    flips = parity.get("spike_mismatches")
+    tied = flips and parity.get("spike_ties") == parity.get("spike_flip_roots")
+    verdict = "[green]spike-exact[/]" if flips == 0 else "[green]ties only[/]" if tied else "[red]MISMATCH[/]"
+    return (f"{verdict} ({flips} of {parity.get('spikes_compared', 0):,} spikes at "
+            f"{parity.get('neuron_layers_compared')} neuron layers differ{_ties(parity | {'spike_flips': flips})}, "
+            f"max |logit diff| {parity.get('max_logit_diff', float('nan')):.2g})")

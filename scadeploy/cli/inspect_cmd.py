@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
@@ -12,6 +13,11 @@ from scadeploy.cli.common import console, echo_json, handles_errors, json_option
 
 def _fmt(n: int) -> str:
     return f"{n:,}"
+
+
+def refused_line(name: str, reason: str) -> str:
+    """A refused target as one line (print it with soft_wrap=True): its name and why; the reason is not markup."""
+    return f"target {name}: [yellow]refused[/] at compile, no files: {escape(reason)}"
 
 
 def channel_table(summary: dict, kept_masked: int) -> Table:
@@ -107,5 +113,7 @@ def _inspect_compiled(path: Path, show_graph: bool, as_json: bool) -> None:
     for name, section in targets.items():
         files = section.get("files", []) if isinstance(section, dict) else []
         out.print(f"target {name}: {', '.join(map(str, files))}")
+    for name, entry in manifest.get("refused", {}).items():  # checked by read_manifest
+        out.print(refused_line(name, entry["reason"]), soft_wrap=True)
     if show_graph:
         out.print(format_graph(graph), markup=False, highlight=False)

@@ -17,7 +17,8 @@ from scadeploy.cli.common import console, echo_json, handles_errors, json_option
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Simulate only the first N test samples (default: the whole test split).")
 @click.option("--data", metavar="NAME|FILE",
-              help="Other inputs than those DIR was compiled with: a built-in name or a .npz/.pt with x (and y).")
+              help="Other inputs than those DIR was compiled with: a built-in name, a .npz/.pt with x (and y), "
+                   "or event recordings (.npy/.npz of x, y, t, p), binned for the sensor the model takes.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of CIFAR batch files.")
 @click.option("--device", default="cpu", show_default=True,
               help="Where the emulator runs: cpu or cuda[:i] (the Lava simulator always runs on the CPU).")

@@ -5,7 +5,11 @@ Accepted files (`--data FILE`), validated before use:
   holding `x` and optionally `y` (integer class labels, one per sample);
 - `x` is either frames `[N, C, H, W]` (direct encoding: the frame is shown at every time step) or a
   sequence `[T, N, C, H, W]`, time first (spikes or analog values per step, e.g. event-camera
-  input). `[N, T, C, H, W]` is refused: transpose it so time comes first.
+  input). `[N, T, C, H, W]` is refused: transpose it so time comes first;
+- or event recordings as tonic gives them: a `.npy` holding one structured array with fields x, y, t, p
+  (one sample), or a `.npz` holding one such array per sample (in the order saved) and optionally
+  `y`. They are binned into T frames of the sensor (`sensor_size` W, H, P) as tonic's
+  `ToFrame(n_time_bins=T)` does (`events.py`), giving a sequence `[T, N, P, H, W]`.
 Built-in names: `digits`, `mnist5k` and `cifar10`/`cifar100` (test split; CIFAR needs `data_dir`), and
 `digits-events` (the digits test split as ON/OFF events, see `events.py`).
 """
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 
 from scadeploy.data.datasets import DATASETS, load_dataset
-from scadeploy.data.events import frames_to_events
+from scadeploy.data.events import BINNING, frames_to_events, is_recording, recordings_to_sequence
 from scadeploy.errors import DataError
 
 FRAMES = "frames"
@@ -77,8 +81,12 @@ def builtin_names() -> tuple[str, ...]:
     return (*DATASETS, *EVENT_DATASETS)
 
 
-def load_samples(spec: str, data_dir: str | Path | None = None, timesteps: int | None = None) -> Samples:
-    """Samples from a built-in dataset name (its test split) or a `.npz` / `.pt` file."""
+def load_samples(spec: str, data_dir: str | Path | None = None, timesteps: int | None = None,
+                 sensor_size: tuple[int, int, int] | None = None) -> Samples:
+    """Samples from a built-in dataset name (its test split) or a `.npz` / `.npy` / `.pt` file.
+
+    `sensor_size` (W, H, P) and `timesteps` bin event recordings; other data ignores `sensor_size`.
+    """
     if spec in DATASETS:
         images, labels = load_dataset(spec, train=False, data_dir=data_dir).tensors[:2]
         source = {"kind": "builtin", "name": spec, "data_dir": str(data_dir) if data_dir else None,
@@ -93,9 +101,38 @@ def load_samples(spec: str, data_dir: str | Path | None = None, timesteps: int |
     if not path.is_file():
         raise DataError(f"data '{spec}' is neither a built-in dataset nor an existing file",
                         f"use one of {', '.join(builtin_names())}, or a .npz / .pt file holding 'x' (and 'y')")
-    x, y = _read_file(path)
+    arrays = _read_file(path)
     source = {"kind": "file", "path": str(path.resolve()), "sha256": _sha256(path), "label": path.name}
-    return validate_samples(x, y, source, timesteps)
+    recordings = _recordings(arrays, path)
+    if recordings:
+        return _event_samples(recordings, arrays.get("y"), source, sensor_size, timesteps)
+    if "x" not in arrays:
+        raise DataError(f"'{path}' holds no 'x'", "store the inputs under the key 'x' (and labels under 'y')")
+    return validate_samples(arrays["x"], arrays.get("y"), source, timesteps)
+
+
+def _recordings(arrays: dict, path: Path) -> dict[str, np.ndarray]:
+    """The event recordings of a file (structured arrays, in the order saved); {} when it holds none."""
+    recordings = {k: v for k, v in arrays.items() if is_recording(v)}
+    others = [k for k in arrays if k not in recordings and k != "y"]
+    if recordings and others:
+        raise DataError(f"'{path}' mixes event recordings with other arrays ({', '.join(others)})",
+                        "store one structured event array per sample, and labels under 'y'")
+    if not recordings and path.suffix == ".npz" and not arrays:
+        raise DataError(f"'{path}' holds no arrays", "store inputs under 'x', or one event recording per sample")
+    return recordings
+
+
+def _event_samples(recordings: dict[str, np.ndarray], y: object, source: dict,
+                   sensor_size: tuple[int, int, int] | None, timesteps: int | None) -> Samples:
+    """Recordings binned into a sequence; the source records how, so DIR can bin them again alike."""
+    if sensor_size is None or timesteps is None:
+        raise DataError(f"'{source['label']}' holds event recordings: binning them needs the sensor size and T",
+                        "pass --sensor-size W,H,P (tonic's order) and --timesteps T")
+    x = recordings_to_sequence(recordings, tuple(sensor_size), timesteps, MAX_ELEMENTS)
+    events = {"sensor_size": list(sensor_size), "timesteps": timesteps, "recordings": len(recordings),
+              "binning": BINNING}
+    return validate_samples(x, y, source | {"events": events}, timesteps)
 
 
 def random_samples(shape: tuple[int, ...], count: int = 16, seed: int = 0) -> Samples:
@@ -109,7 +146,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _read_file(path: Path) -> tuple[object, object]:
+def _read_file(path: Path) -> dict:
+    """The arrays of a data file by name (a `.npy` holds one: `x`, or one event recording)."""
+    if path.suffix == ".npy":
+        return {"x": _read_npy(path)}
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as archive:
@@ -126,10 +166,18 @@ def _read_file(path: Path) -> tuple[object, object]:
         except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, OverflowError) as exc:
             raise DataError(f"'{path}' is not a readable torch file ({exc.__class__.__name__})") from exc
     else:
-        raise DataError(f"'{path}' has an unknown data format '{path.suffix}'", "use a .npz or .pt file")
-    if not isinstance(arrays, dict) or "x" not in arrays:
+        raise DataError(f"'{path}' has an unknown data format '{path.suffix}'", "use a .npz, .npy or .pt file")
+    if not isinstance(arrays, dict):
         raise DataError(f"'{path}' holds no 'x'", "store the inputs under the key 'x' (and labels under 'y')")
-    return arrays["x"], arrays.get("y")
+    return arrays
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"'{path}' is not a readable .npy file ({' '.join(str(exc).split())[:160]})",
+                        "write it with numpy.save(path, events)") from exc
 
 
 def _as_tensor(value: object, name: str) -> torch.Tensor:

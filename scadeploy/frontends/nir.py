@@ -4,9 +4,12 @@ Accepted nodes: Input, Output, Conv2d, Affine, Linear, AvgPool2d, Flatten (of a 
 and LIF with uniform parameters. Their discrete-time meaning at step dt (from the graph's metadata,
 else from an IF's r = 1/dt, else 1e-4 s, spikingjelly's default) is the inverse of `export.py`:
 IF needs r * dt == 1; LIF gives tau_steps = tau / dt, decay_input when r == 1, not when
-r == tau_steps, and needs v_leak == v_reset. Several edges into one node become an `add` before
-it (NIR sums fan-in). Everything else (recurrence, CubaLIF, LI, Delay, SumPool2d, ...) is refused
-in one error naming each node; a broken file, a cycle or inconsistent shapes are one DataError.
+r == tau_steps, and needs v_leak == v_reset. A CubaLIF without memory (tau_syn = tau_mem = dt,
+r = w_in = 1, v_leak = v_reset = 0: i = x and v = i at every step, what `export.py` writes for the
+spike-logic neurons of SEW ResNets) is the memoryless neuron `ir.neuron.memoryless`. Several edges
+into one node become an `add` before it (NIR sums fan-in). Everything else (recurrence, other
+CubaLIF, LI, Delay, SumPool2d, ...) is refused in one error naming each node; a broken file, a cycle
+or inconsistent shapes are one DataError.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from scadeploy.ir.graph import (
     PoolAttrs,
     Shape,
 )
+from scadeploy.ir.neuron import memoryless
 from scadeploy.ir.nir_conventions import DEFAULT_DT, import_nir
 from scadeploy.ir.ops import infer_shape
 from scadeploy.ir.verify import verify
@@ -125,6 +129,17 @@ def _lif(node, dt: float) -> tuple[Op, object, dict]:
                                   decay_input), {}
 
 
+def _memoryless_cuba_lif(node, dt: float) -> tuple[Op, object, dict]:
+    """A CubaLIF whose current and voltage both decay fully each step (tau = dt): the memoryless neuron."""
+    taus = (_uniform(node.tau_syn, "CubaLIF tau_syn") / dt, _uniform(node.tau_mem, "CubaLIF tau_mem") / dt)
+    gains = (_uniform(node.r, "CubaLIF r"), _uniform(node.w_in, "CubaLIF w_in"))
+    rest = (_uniform(node.v_leak, "CubaLIF v_leak"), _hard_reset(node, "CubaLIF"))
+    if not all(_close(v, 1.0) for v in (*taus, *gains)) or not all(_close(v, 0.0) for v in rest):
+        raise UnsupportedError(f"CubaLIF with tau_syn / dt = {taus[0]:g}, tau_mem / dt = {taus[1]:g} has memory "
+                               "(only tau_syn = tau_mem = dt, r = w_in = 1, v_leak = v_reset = 0 is supported)")
+    return Op.NEURON, memoryless(_uniform(node.v_threshold, "CubaLIF v_threshold")), {}
+
+
 def _tensor(value: object, what: str) -> torch.Tensor:
     array = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(array)):
@@ -178,7 +193,7 @@ def _flatten(node, dt: float) -> tuple[Op, object, dict]:
 # NIR node type name -> converter. Matched by name so that `nir` is imported only when used.
 CONVERTERS: dict[str, Callable[[object, float], tuple[Op, object, dict]]] = {
     "Conv2d": _conv, "Affine": _affine, "Linear": _linear, "AvgPool2d": _avgpool, "Flatten": _flatten,
-    "IF": _if, "LIF": _lif,
+    "IF": _if, "LIF": _lif, "CubaLIF": _memoryless_cuba_lif,
 }
 
 

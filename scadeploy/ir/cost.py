@@ -1,7 +1,8 @@
 """Static cost of a graph: parameters and dense multiply-accumulates per layer.
 
 Dense MACs count every weight at every output position, per sample and per time step
-(zero weights included), so they measure what a dense runtime computes.
+(zero weights included), so they measure what a dense runtime computes. Element-wise ops (add, mul,
+complement, scale) and neurons are not multiply-accumulates of weights and count zero.
 """
 
 from __future__ import annotations

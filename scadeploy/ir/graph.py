@@ -25,8 +25,12 @@ class Op(enum.Enum):
     NEURON = "neuron"
     MAXPOOL = "maxpool"
     AVGPOOL = "avgpool"
+    ADAPTIVE_AVGPOOL = "adaptive_avgpool"
     FLATTEN = "flatten"
     ADD = "add"
+    MUL = "mul"
+    COMPLEMENT = "complement"
+    SCALE = "scale"
     MEAN_OVER_TIME = "mean_over_time"
     OUTPUT = "output"
 
@@ -111,6 +115,15 @@ class PoolAttrs:
 
 
 @dataclass(frozen=True)
+class AdaptivePoolAttrs:
+    """Adaptive average pooling to an `output_size` grid whose bins are not one fixed window (they differ in
+    size, or overlap: 2x2 -> 7x7). Bin i covers rows [floor(i*H/h), ceil((i+1)*H/h)), as in PyTorch;
+    1x1 -> 7x7 replicates. Every output is a fixed average of its input channel, so it is channel-wise."""
+
+    output_size: Pair
+
+
+@dataclass(frozen=True)
 class FlattenAttrs:
     """(C, H, W) -> (C*H*W,), channel-major: channel c owns features [c*H*W, (c+1)*H*W)."""
 
@@ -118,6 +131,23 @@ class FlattenAttrs:
 @dataclass(frozen=True)
 class AddAttrs:
     """Element-wise sum of two or more inputs of one shape (residual connection)."""
+
+
+@dataclass(frozen=True)
+class MulAttrs:
+    """Element-wise product of two inputs of one shape (SEW ResNet's AND: x * y, of spikes)."""
+
+
+@dataclass(frozen=True)
+class ComplementAttrs:
+    """y = 1 - x, element-wise (SEW ResNet's IAND is x * (1 - y))."""
+
+
+@dataclass(frozen=True)
+class ScaleAttrs:
+    """y = x * factor, one constant for every element (OTTT's `Scale` after a weight-standardized layer)."""
+
+    factor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -137,8 +167,12 @@ Attrs = (
     | BatchNormAttrs
     | NeuronAttrs
     | PoolAttrs
+    | AdaptivePoolAttrs
     | FlattenAttrs
     | AddAttrs
+    | MulAttrs
+    | ComplementAttrs
+    | ScaleAttrs
     | MeanOverTimeAttrs
     | OutputAttrs
 )

@@ -22,6 +22,18 @@ import torch
 from scadeploy.ir.graph import NeuronAttrs, NeuronKind
 
 
+def memoryless(v_threshold: float) -> NeuronAttrs:
+    """A neuron without memory: LIF with tau 1, no input decay, reset 0, so h = v - (v - 0) / 1 + x = x
+    exactly (v - v is 0 in any float) and it fires iff x >= v_threshold, whatever came before.
+    Spike logic uses it (`ir/passes/spike_logic.py`); Loihi expresses it as full voltage decay."""
+    return NeuronAttrs(NeuronKind.LIF, float(v_threshold), 0.0, tau=1.0, decay_input=False)
+
+
+def is_memoryless(a: NeuronAttrs) -> bool:
+    """True for the neurons `memoryless` builds (any threshold)."""
+    return a.kind is NeuronKind.LIF and a.tau == 1.0 and not a.decay_input and a.v_reset == 0.0
+
+
 def initial_potential(a: NeuronAttrs, like: torch.Tensor) -> torch.Tensor:
     """The state before the first step: v_reset (0 for soft reset), shaped like `like`."""
     return torch.full_like(like, 0.0 if a.v_reset is None else a.v_reset)

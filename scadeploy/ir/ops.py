@@ -15,19 +15,23 @@ from dataclasses import dataclass, field
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir import reference, shapes
 from scadeploy.ir.graph import (
+    AdaptivePoolAttrs,
     AddAttrs,
     BatchNormAttrs,
+    ComplementAttrs,
     Conv2dAttrs,
     FlattenAttrs,
     Graph,
     InputAttrs,
     LinearAttrs,
     MeanOverTimeAttrs,
+    MulAttrs,
     NeuronAttrs,
     Node,
     Op,
     OutputAttrs,
     PoolAttrs,
+    ScaleAttrs,
     Shape,
 )
 
@@ -84,9 +88,17 @@ OPS: dict[Op, OpSpec] = {s.op: s for s in (
     OpSpec(Op.MAXPOOL, PoolAttrs, "max pooling", shapes.pool, reference.maxpool, channel_wise=True),
     OpSpec(Op.AVGPOOL, PoolAttrs, "average pooling (zero padding counted)", shapes.pool, reference.avgpool,
            channel_wise=True),
+    OpSpec(Op.ADAPTIVE_AVGPOOL, AdaptivePoolAttrs, "adaptive average pooling to a grid of uneven or overlapping "
+           "bins (a fixed average per channel)", shapes.adaptive_pool, reference.adaptive_avgpool, channel_wise=True),
     OpSpec(Op.FLATTEN, FlattenAttrs, "flatten (C, H, W) to C*H*W features, channel-major", shapes.flatten,
            reference.flatten),
     OpSpec(Op.ADD, AddAttrs, "element-wise sum (residual connection)", shapes.add, reference.add,
+           channel_wise=True),
+    OpSpec(Op.MUL, MulAttrs, "element-wise product of two inputs (SEW AND; with complement, IAND)", shapes.mul,
+           reference.mul, channel_wise=True),
+    OpSpec(Op.COMPLEMENT, ComplementAttrs, "1 - x, element-wise (SEW IAND's negated input)", shapes.same,
+           reference.complement, channel_wise=True),
+    OpSpec(Op.SCALE, ScaleAttrs, "x times a constant (OTTT's Scale)", shapes.same, reference.scale,
            channel_wise=True),
     OpSpec(Op.MEAN_OVER_TIME, MeanOverTimeAttrs, "mean over the T time steps", shapes.same,
            reference.mean_over_time, channel_wise=True),

@@ -77,6 +77,10 @@ def avgpool(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:
     return per_frame(lambda t: F.avg_pool2d(t, a.kernel_size, a.stride, a.padding), args[0])
 
 
+def adaptive_avgpool(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:
+    return per_frame(lambda t: F.adaptive_avg_pool2d(t, node.attrs.output_size), args[0])
+
+
 def flatten(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:
     return per_frame(lambda t: t.flatten(1), args[0])
 
@@ -89,6 +93,18 @@ def neuron(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:
 
 def add(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:
     return elementwise(lambda *ts: sum(ts[1:], ts[0]), args)
+
+
+def mul(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:
+    return elementwise(lambda a, b: a * b, args)
+
+
+def complement(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:
+    return elementwise(lambda t: 1.0 - t, args)
+
+
+def scale(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:
+    return elementwise(lambda t: t * node.attrs.factor, args)
 
 
 def mean_over_time(node: Node, args: list[Value], timesteps: int, p: Params) -> Value:

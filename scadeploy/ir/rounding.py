@@ -11,7 +11,7 @@ Per node output it propagates, in float64, the magnitude M (an upper bound of |v
 gamma_k = k * u * (sum of the terms' magnitudes) (Higham, Accuracy and Stability of Numerical
 Algorithms, 2nd ed., section 3.1), u = 2^-24. A neuron's output spikes are taken as given (E = 0):
 the judge only looks at flips whose upstream spikes agree. An op without a rule here gives an
-infinite bound, so no flip through it is ever called a tie.
+infinite bound, so no flip through it is ever called a tie (`_reference_value`).
 """
 
 from __future__ import annotations
@@ -109,6 +109,28 @@ def _pooled(node: Node, x: Bound, value_in: torch.Tensor) -> tuple[Bound, torch.
     return Bound(magnitude, pool(x.error) + terms * U32 * magnitude), pool(value_in)
 
 
+def _elementwise(node: Node, bs: list[Bound], ins: list[torch.Tensor]) -> tuple[Bound, torch.Tensor]:
+    """Products (a*b: |a||b| + the first-order error terms), complements (1 - a), constant scales and
+    adaptive pooling (an average of at most the whole input plane)."""
+    if node.op is Op.MUL:
+        (a, b), (ma, mb) = bs, (bs[0].magnitude, bs[1].magnitude)
+        magnitude = ma * mb
+        error = a.error * mb + b.error * ma + a.error * b.error + U32 * magnitude
+        return Bound(magnitude, error), ins[0] * ins[1]
+    if node.op is Op.COMPLEMENT:
+        magnitude = 1.0 + bs[0].magnitude
+        return Bound(magnitude, bs[0].error + U32 * magnitude), 1.0 - ins[0]
+    if node.op is Op.SCALE:
+        factor = abs(node.attrs.factor)
+        magnitude = factor * bs[0].magnitude
+        return Bound(magnitude, factor * bs[0].error + U32 * magnitude), node.attrs.factor * ins[0]
+    size = node.attrs.output_size
+    pool = lambda t: _per_step(lambda f: F.adaptive_avg_pool2d(f, size), t)  # noqa: E731
+    magnitude = pool(bs[0].magnitude)
+    terms = ins[0].shape[-1] * ins[0].shape[-2] + 1
+    return Bound(magnitude, pool(bs[0].error) + terms * U32 * magnitude), pool(ins[0])
+
+
 def neuron_traces(graph: Graph, x: torch.Tensor) -> dict[str, NeuronTrace]:
     """Every neuron's exact (float64) potential and its float32 error bound on inputs `x`."""
     t_steps = graph.timesteps
@@ -138,6 +160,8 @@ def neuron_traces(graph: Graph, x: torch.Tensor) -> dict[str, NeuronTrace]:
             magnitude = sum(b.magnitude for b in bs)
             bound = Bound(magnitude, sum(b.error for b in bs) + len(bs) * U32 * magnitude)
             value = sum(ins[1:], ins[0])
+        elif node.op in (Op.MUL, Op.COMPLEMENT, Op.SCALE, Op.ADAPTIVE_AVGPOOL):
+            bound, value = _elementwise(node, bs, ins)
         else:
             value = _reference_value(node, ins, t_steps)
             bound = Bound(value.abs(), torch.full_like(value, float("inf")))

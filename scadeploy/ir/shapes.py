@@ -54,6 +54,11 @@ def pool(a, shapes: Sequence[Shape]) -> Shape:
     )
 
 
+def adaptive_pool(a, shapes: Sequence[Shape]) -> Shape:
+    c, _, _ = _expect_rank(shapes, 3, "adaptive pooling")
+    return (c, *a.output_size)
+
+
 def flatten(a, shapes: Sequence[Shape]) -> Shape:
     (shape,) = shapes
     size = 1
@@ -65,6 +70,12 @@ def flatten(a, shapes: Sequence[Shape]) -> Shape:
 def add(a, shapes: Sequence[Shape]) -> Shape:
     if len(shapes) < 2 or len(set(shapes)) != 1:
         raise GraphError(f"add expects two or more inputs of one shape, got {list(shapes)}")
+    return shapes[0]
+
+
+def mul(a, shapes: Sequence[Shape]) -> Shape:
+    if len(shapes) != 2 or shapes[0] != shapes[1]:
+        raise GraphError(f"mul expects two inputs of one shape, got {list(shapes)}")
     return shapes[0]
 
 

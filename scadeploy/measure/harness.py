@@ -31,7 +31,7 @@ from scadeploy.errors import UnsupportedError
 from scadeploy.frontends.checkpoint import Checkpoint
 from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Encoding, Graph
-from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
+from scadeploy.ir.passes.deploy import deployable
 from scadeploy.measure.runners import (
     DynamoOnnxRunner,
     Runner,
@@ -99,6 +99,7 @@ RUNNER_KINDS = ("onnx", "onnx-step", "openvino", "openvino-bf16", "torch-compile
                 "dynamo-onnx")
 DEFAULT_RUNNERS = ("onnx:masked", "onnx:stripped", "spikingjelly:masked", "dynamo-onnx:stripped")
 AUTO = "auto"  # every available exact deployment runtime on the stripped model; the fastest is recommended
+ONNX_LOWERED = ("onnx", "onnx-step", "openvino", "openvino-bf16")  # runners of scadeploy's own ONNX lowering
 EXACT_KINDS = ("onnx", "openvino", "torch-compile")  # deployment runtimes whose logits match the reference
 EXACT_TOLERANCE = 1e-4  # max |logit diff| against the torch reference, the onnx-cpu target's parity tolerance
 
@@ -137,13 +138,13 @@ def parse_runner(spec: str) -> tuple[str, str]:
 
 def variant_from_checkpoint(label: str, ckpt: Checkpoint) -> Variant:
     module = ckpt.build()
-    graph = fold_batchnorm(trace_model(module, tuple(ckpt.input_shape), ckpt.timesteps))
+    graph = deployable(trace_model(module, tuple(ckpt.input_shape), ckpt.timesteps))
     return Variant(label, graph, module)
 
 
 def variant_from_graph(label: str, graph: Graph) -> Variant:
     """A variant from a graph alone: the spikingjelly runners get the graph rebuilt as spikingjelly layers."""
-    return Variant(label, fold_batchnorm(graph), to_spikingjelly(graph))
+    return Variant(label, deployable(graph), to_spikingjelly(graph))
 
 
 def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str = "cpu") -> Runner:
@@ -329,7 +330,9 @@ def benchmark_compiled(compiled: CompiledDir, runners: Sequence[str] = DEFAULT_R
     """
     options = _options(options, threads, device)
     stripped = variant_from_graph(STRIPPED, compiled.graph("stripped"))
-    onnx_files = [f for f in compiled.target_files("onnx") if f.name == "model.onnx"]
+    wants_onnx = any(spec == AUTO or parse_runner(spec)[0] in ONNX_LOWERED for spec in runners)
+    # a refused onnx target is an error only when a runner needs its lowering (target_files says why)
+    onnx_files = [f for f in compiled.target_files("onnx") if f.name == "model.onnx"] if wants_onnx else []
     if onnx_files and onnx_files[0].is_file() and device == "cpu":
         stripped = replace(stripped, onnx_model=onnx_files[0])
     variants = {MASKED: variant_from_graph(MASKED, compiled.graph("masked")), STRIPPED: stripped}

@@ -7,6 +7,9 @@ effective ACs, any other call (analog frames, averaged spikes) effective MACs. `
 count with all-ones inputs and weights. Counts are per sample and accumulate over the T steps; a
 direct-encoded frame shown at every step is counted at every step, as the network sees it.
 NOTE: integer spike counts (e.g. spikes added by a residual) are not in {0, 1, -1}, so they count as MACs.
+Element-wise ops (add, mul, complement, scale) weigh nothing and are not synaptic operations; they
+count only through the layer that reads them: products and complements of spikes (SEW AND/IAND) are
+0/1, so that layer counts ACs; a scaled spike map (x * c, where no weight could absorb c) counts MACs.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from scadeploy.data.datasets import load_dataset
 from scadeploy.errors import OutputExistsError
 from scadeploy.frontends.checkpoint import Checkpoint, save_checkpoint
 from scadeploy.ir.graph import Graph, Op
-from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
+from scadeploy.ir.passes.deploy import deployable
 from scadeploy.measure.harness import Variant, make_runner, time_runners, variant_from_checkpoint
 from scadeploy.measure.report import save_bar_plot
 from scadeploy.measure.synops import compute_energy_uj, dense_macs, energy_estimate, measure_synops
@@ -172,7 +172,7 @@ def run_demo(config: DemoConfig, say: Say = print) -> DemoReport:
 
     say("[3/5] benchmarking on ONNX Runtime, the torch reference and spikingjelly eager")
     variants = {"dense": variant_from_checkpoint("dense", dense_ckpt),
-                "masked": Variant("masked", fold_batchnorm(result.masked), sca_ckpt.build()),
+                "masked": Variant("masked", deployable(result.masked), sca_ckpt.build()),
                 "stripped": Variant("stripped", result.deployable, None)}
     graphs = {label: v.graph for label, v in variants.items()}
     timings = _benchmark(variants, config)

@@ -21,3 +21,12 @@ def test_seed_97_grouped_conv_goes_to_nir_dense():
     # "type mismatch: layers_1.output: [[2 4 4]] -> layers_2_short_0.input: [[1 4 4]]".
     verdict = judge(random_case(97))
     assert verdict.outcomes["nir"] == "agree", verdict.details.get("nir")
+
+
+def test_seed_18_a_firing_channel_annihilated_by_a_product_is_kept():
+    # SEW IAND x * (1 - y): a masked channel of y whose BN shift is above the threshold fires at every
+    # step, but x is zero there, so the product reads zero. Stripping removed the firing channel (exact
+    # for the outputs, but a removed channel must be a silent one); it is now kept, with the reason.
+    case = random_case(18)
+    verdict = judge(case)
+    assert not verdict.failed, verdict.failures()

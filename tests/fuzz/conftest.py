@@ -40,6 +40,20 @@ def base(tmp_path_factory) -> dict:
             "compiled": root / "compiled"}
 
 
+@pytest.fixture(scope="session")
+def partial(base: dict, tmp_path_factory) -> Path:
+    """A compiled directory where one target refused: soft reset compiles for ONNX, Lava refuses it."""
+    from scadeploy.compiler import compile_checkpoint
+
+    raw = dict(base["raw"])
+    raw["arch"] = {"name": "digits", "kwargs": dict(BASE_KWARGS, v_reset=None)}
+    root = tmp_path_factory.mktemp("fuzz-partial")
+    torch.save(raw, root / "soft.pt")
+    _, manifest = compile_checkpoint(root / "soft.pt", root / "compiled", ("onnx-cpu", "loihi2-sim"))
+    assert set(manifest["refused"]) == {"loihi2-sim"}
+    return root / "compiled"
+
+
 _OUTCOMES: Counter = Counter()
 _SLOWEST: list[float] = [0.0]
 

@@ -2,7 +2,8 @@
 
 Outcomes: `ok` (exit 0), `clean` (exit 2 with one `error:` line, an optional `hint:`, no traceback),
 or `failure` (an uncaught exception, another exit code, a timeout, or a failed compile that left
-files behind). A case gets CASE_SECONDS of wall time, enforced by SIGALRM.
+files behind). A compile that succeeds may leave out targets that refused the model, but must then
+name each in the manifest (`check_targets`). A case gets CASE_SECONDS of wall time, enforced by SIGALRM.
 """
 
 from __future__ import annotations
@@ -74,6 +75,21 @@ def run_cli(argv: Sequence[str], compile_output: Path | None = None) -> Outcome:
     if result.exit_code == 2 and tail_ok and "Traceback" not in result.output and len(lines) - errors[0] <= 2:
         return Outcome("clean", lines[errors[0]][:200], seconds)
     return Outcome("failure", f"exit {result.exit_code}: {result.output[-600:]}", seconds)
+
+
+def check_targets(outcome: Outcome, out_dir: Path, requested: int) -> Outcome:
+    """A successful compile accounts for every requested target: compiled (with its files) or refused with a reason."""
+    if outcome.kind != "ok":
+        return outcome
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    targets, refused = manifest.get("targets", {}), manifest.get("refused", {})
+    missing = [f for section in targets.values() for f in section.get("files", []) if not (out_dir / f).is_file()]
+    if len(targets) + len(refused) != requested or not targets or missing or set(targets) & set(refused):
+        return Outcome("failure", f"targets {sorted(targets)}, refused {sorted(refused)}, missing files {missing} "
+                                  f"for {requested} requested", outcome.seconds)
+    if any(not isinstance(r.get("reason"), str) or not r["reason"] or "\n" in r["reason"] for r in refused.values()):
+        return Outcome("failure", f"a refusal without a one-line reason: {refused}", outcome.seconds)
+    return outcome
 
 
 def _left_behind(out_dir: Path) -> list[str]:

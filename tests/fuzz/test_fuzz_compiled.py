@@ -2,8 +2,10 @@
 
 The directory mutators are generic (`mutate_file` on any file of the directory), so they keep
 working when the directory's contents change: model.net through `simulate --backend emulator`,
-manifest.json through `simulate` and `benchmark`, the serialized graphs (JSON and safetensors)
-through `inspect`, `benchmark` and `simulate`, target TOML files through `compile -t FILE`.
+manifest.json through `simulate` and `benchmark` (also of a directory where a target refused),
+the serialized graphs (JSON and safetensors) through `inspect`, `benchmark` and `simulate`, target
+TOML files through `compile -t FILE`, alone and beside a target that compiles (which must then be
+written whatever the fuzzed one does, with the fuzzed one compiled or named as refused).
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fuzz.harness import case_count, case_rng, copy_compiled, record, run_cli
+from fuzz.harness import case_count, case_rng, check_targets, copy_compiled, record, run_cli
 from fuzz.mutations import mutate_file
 
 from scadeploy.targets import TARGETS_DIR
 
 NET_CASES = case_count(fast=12, full=220)
 MANIFEST_CASES = case_count(fast=6, full=60)
+REFUSED_CASES = case_count(fast=4, full=40)
 TARGET_CASES = case_count(fast=8, full=80)
+BESIDE_CASES = case_count(fast=4, full=40)
 GRAPH_CASES = case_count(fast=8, full=120)
 GRAPH_FILES = ("stripped.graph.json", "stripped.safetensors", "masked.graph.json", "masked.safetensors")
 SIMULATE = ["--backend", "emulator", "--samples", "8", "--json"]
@@ -39,6 +43,26 @@ def test_manifest(base: dict, tmp_path: Path, request: pytest.FixtureRequest, ca
     what = mutate_file(out / "manifest.json", case_rng("manifest", case))
     argv = ["simulate", str(out), *SIMULATE] if case % 2 else ["benchmark", str(out), *BENCHMARK]
     record(request, "manifest.json", what, run_cli(argv))
+
+
+@pytest.mark.parametrize("case", range(REFUSED_CASES))
+def test_manifest_with_a_refused_target(partial: Path, tmp_path: Path, request: pytest.FixtureRequest,
+                                        case: int) -> None:
+    out = copy_compiled({"compiled": partial}, tmp_path / "compiled")
+    what = mutate_file(out / "manifest.json", case_rng("refused manifest", case))
+    argv = ["simulate", str(out), *SIMULATE] if case % 2 else ["inspect", str(out), "--json"]
+    record(request, "manifest.json (refused)", what, run_cli(argv))
+
+
+@pytest.mark.parametrize("case", range(BESIDE_CASES))
+def test_target_file_beside_onnx(base: dict, tmp_path: Path, request: pytest.FixtureRequest, case: int) -> None:
+    rng = case_rng("target beside onnx", case)
+    path = tmp_path / "fuzzed.toml"
+    shutil.copy(TARGETS_DIR / rng.choice(["loihi2-sim.toml", "nir.toml"]), path)
+    what = mutate_file(path, rng)
+    out = tmp_path / "out"
+    outcome = run_cli(["compile", str(base["path"]), "-o", str(out), "-t", "onnx-cpu", "-t", str(path)], out)
+    record(request, "target file beside onnx", what, check_targets(outcome, out, 2))
 
 
 @pytest.mark.parametrize("case", range(TARGET_CASES))

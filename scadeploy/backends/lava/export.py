@@ -62,8 +62,16 @@ LAVA_OPS.lower(Op.BATCHNORM, "folded into the conv/linear before it")
 LAVA_OPS.lower(Op.NEURON, "CUBA neuron: IF bit-exact, LIF within the bound of `quantize.py`; soft reset refused")
 LAVA_OPS.lower(Op.MAXPOOL, "OR of spikes: depthwise ones conv + threshold-1 neuron (spikes only)")
 LAVA_OPS.lower(Op.AVGPOOL, "folded into the conv or flatten->linear that reads it (kernel == stride)")
+LAVA_OPS.refuse(Op.ADAPTIVE_AVGPOOL, "it has no fixed window; compile folds it into the flatten -> linear "
+                "that reads it, and this one feeds something else")
 LAVA_OPS.lower(Op.FLATTEN, "the netx (x, y, f) order of the next dense layer")
-LAVA_OPS.lower(Op.ADD, "several synapse paths into one neuron (own Lava process graph; netx chains cannot express it)")
+LAVA_OPS.lower(Op.ADD, "several synapse paths into one neuron (own Lava process graph; netx chains cannot express it); "
+               "a sum of spikes read by weights: the weights distributed over its terms")
+LAVA_OPS.lower(Op.MUL, "AND of spikes: +1/+1 identity synapses into a memoryless neuron (threshold 2, full decay); "
+               "with a complement, IAND (+1/-1, threshold 1); analog products refused")
+LAVA_OPS.lower(Op.COMPLEMENT, "NOT of spikes: -1 identity synapse, bias 1, memoryless neuron (threshold 1); fused "
+               "into a product's IAND")
+LAVA_OPS.lower(Op.SCALE, "folded into the conv/linear that reads it (refused when something else reads it)")
 LAVA_OPS.lower(Op.MEAN_OVER_TIME, "the readout integrator's accumulated current")
 LAVA_OPS.lower(Op.OUTPUT, "readout current divided by T")
 

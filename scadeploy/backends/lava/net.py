@@ -6,8 +6,9 @@ summed into its input port (residual networks). `depth` is the layer's latency i
 synapse delays by one step, and an edge that skips layers gets `delay` extra steps so that all
 inputs of a layer belong to the same input frame.
 
-Logits: with a readout layer (non-spiking integrator, iDecay 0, vDecay 4096) its current after the
-T frames of a sample is u = 64 * sum_t a_t, so logits = (u / 64) / (T * readout_scale) + readout_bias.
+Logits: with a readout layer (non-spiking integrator, iDecay 0, vDecay 4096; one edge per readout
+linear) its current after the T frames of a sample is u = 64 * sum_t a_t, so
+logits = (u / 64) / (T * readout_scale) + readout_bias.
 Without one, the logits are the output layer's spike rates.
 """
 
@@ -137,15 +138,17 @@ def lower(qgraph: Graph, report: QuantReport) -> FixedNet:
     readout_bias = np.zeros(0)
     readout_scale = 1.0
     if report.readout is not None:
-        linear = qgraph[report.readout]
-        q = report.layers[linear.name]
-        layers.append(_aligned(Layer(linear.name, linear.shape, (_edge(qgraph, linear),),
-                                     np.zeros(linear.shape[0], dtype=np.int64), READOUT_VTH, q.i_decay, q.v_decay,
+        head = qgraph[report.readout]
+        q = report.layers[head.name]
+        linears = [qgraph[name] for name in q.producers]
+        layers.append(_aligned(Layer(head.name, head.shape, tuple(_edge(qgraph, n) for n in linears),
+                                     np.zeros(head.shape[0], dtype=np.int64), READOUT_VTH, q.i_decay, q.v_decay,
                                      spiking=False), depth))
         readout_scale = q.scale
-        if "bias" in linear.params:
-            readout_bias = linear.params["bias"].double().numpy() / q.scale
-        output = linear.name
+        biases = [n.params["bias"].double().numpy() for n in linears if "bias" in n.params]
+        if biases:
+            readout_bias = sum(biases) / q.scale
+        output = head.name
     else:
         output = source_of(qgraph, qgraph.output.inputs[0]).name
     sequence = qgraph.input.attrs.encoding is Encoding.SEQUENCE

@@ -6,8 +6,9 @@ convs cost a sparse matrix-vector product per step. Several synapses connected t
 `a_in` are summed by Lava's input port. An edge with `delay` d > 0 first passes through d relay
 stages (an identity `Sparse` and a LIF that fires iff it received a spike: iDecay = vDecay = 4096,
 vThMant 0), each adding exactly one step, so both branches of a residual block deliver the same
-frame. Weights go through netx's own `optimize_weight_bits`, which makes the Sparse model's weight
-truncation a no-op for integer weights.
+frame; edges from one source share its relay chain, each tapping it at its own delay. Weights go
+through netx's own `optimize_weight_bits`, which makes the Sparse model's weight truncation a no-op
+for integer weights.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def _synapse(matrix: sparse.csr_matrix, message_bits: int):
     Sparse = import_lava("lava.proc.sparse.process").Sparse
     optimize = import_lava("lava.lib.dl.netx.utils").optimize_weight_bits
     values = np.append(matrix.data, 0)  # sign mode and exponent as netx derives them for the full matrix
-    _, bits, exponent, _ = optimize(values) if matrix.nnz else (None, 8, 0, None)
+    # NOTE: with no positive weight (an inhibitory identity) netx divides 127 by the max weight 0; the
+    # infinite scale loses to the negative one, so the result is right and only the warning is silenced.
+    with np.errstate(divide="ignore"):
+        _, bits, exponent, _ = optimize(values) if matrix.nnz else (None, 8, 0, None)
     matrix = matrix.copy()
     matrix.data = np.left_shift(matrix.data.astype(np.int32), -exponent)
     return Sparse(weights=matrix, weight_exp=exponent, num_weight_bits=bits, num_message_bits=message_bits)
@@ -83,10 +87,21 @@ def _relay(size: int):
     return synapse, lif
 
 
+def _delayed(taps: dict[str, list], graph: ProcessGraph, source: str, size: int, delay: int):
+    """`source`'s spikes `delay` steps late: one relay chain per source, tapped at every depth an edge needs."""
+    ports = taps.setdefault(source, [graph.outputs[source]])
+    while len(ports) <= delay:
+        relay_in, relay = _relay(size)
+        ports[-1].connect(relay_in.s_in)
+        ports.append(relay.s_out)
+    return ports[delay]
+
+
 def build(net: FixedNet, input_message_bits: int) -> ProcessGraph:
     """Create (not run) the processes and connections for `net`."""
     graph = ProcessGraph()
     shapes = {INPUT: net.input_shape}
+    taps: dict[str, list] = {}
     for layer in net.layers:
         neuron = _population(layer, net.timesteps)
         for edge in layer.edges:
@@ -96,12 +111,8 @@ def build(net: FixedNet, input_message_bits: int) -> ProcessGraph:
             if edge.source == INPUT:
                 graph.inputs.append((synapse.s_in, edge.delay))
                 continue
-            port = graph.outputs[edge.source]
-            for _ in range(edge.delay):
-                relay_in, relay = _relay(int(np.prod(shapes[edge.source])))
-                port.connect(relay_in.s_in)
-                port = relay.s_out
-            port.connect(synapse.s_in)
+            size = int(np.prod(shapes[edge.source]))
+            _delayed(taps, graph, edge.source, size, edge.delay).connect(synapse.s_in)
         shapes[layer.name] = layer.shape
         graph.outputs[layer.name] = neuron.s_out
         graph.neurons[layer.name] = neuron

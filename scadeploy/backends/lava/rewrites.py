@@ -1,8 +1,16 @@
-"""Exact IR rewrites that remove what netx and Loihi cannot express: pooling and identity shortcuts.
+"""Exact IR rewrites that remove what netx and Loihi cannot express: pooling, spike logic, sums read by
+weights, identity shortcuts.
 
 Requires: a verified, BN-folded graph.
-Ensures: no `maxpool`/`avgpool` node is left and every `add` input is a conv/linear; the graph
-computes exactly what it computed before (same spikes at every named neuron):
+Ensures: no `maxpool`/`avgpool`/`mul`/`complement`/`scale` node is left, every `add` input is a
+conv/linear, and every conv/linear reads spikes or the input; the graph computes exactly what it
+computed before (same spikes at every named neuron):
+- a constant scale folds into the conv/linear that reads it (`ir/passes/fold_scale.py`).
+- products and complements of binary spikes (SEW ResNet's AND, IAND) are memoryless threshold
+  neurons fed by +-1 identity synapses (`ir/passes/spike_logic.py`); on Loihi such a neuron is a
+  CUBA neuron with full current and voltage decay (iDecay = vDecay = 4096), exact.
+- a conv/linear reading a sum of spike maps (SEW ResNet's ADD) reads each map instead, its copies
+  summed into the neuron it drives (`ir/passes/distribute_sums.py`), so every synapse carries 0/1 spikes.
 - max pooling of binary spikes is an OR (`ir/passes/maxpool_as_or.py`): a depthwise all-ones conv
   `<pool>.or` feeding an IF neuron with threshold 1 and reset 0 that keeps the pool's name.
 - average pooling (kernel == stride, no padding) folds into the conv or flatten->linear that reads it:
@@ -24,7 +32,10 @@ import torch
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Conv2dAttrs, FlattenAttrs, Graph, LinearAttrs, MeanOverTimeAttrs, Node, Op
 from scadeploy.ir.ops import PRODUCER_OPS, infer_shape
+from scadeploy.ir.passes.distribute_sums import distribute_sums
+from scadeploy.ir.passes.fold_scale import fold_scale, unfolded_scales
 from scadeploy.ir.passes.maxpool_as_or import analog_maxpools, or_layer
+from scadeploy.ir.passes.spike_logic import logic_problems, spike_logic
 from scadeploy.ir.verify import verify
 
 
@@ -43,10 +54,24 @@ def mean_before_head(graph: Graph) -> Graph:
     return verify(graph.with_nodes(nodes))
 
 
+def _element_wise_problems(graph: Graph) -> list[str]:
+    """Scales that cannot fold and products/complements of analog values, with Loihi's reason."""
+    problems = [f"scale '{n.name}' is read by something other than conv/linear weights it could fold into "
+                "(Loihi multiplies only at synapses)" for n in unfolded_scales(graph)]
+    return problems + [f"{p} (a Loihi neuron only sums weighted spikes)" for p in logic_problems(graph)]
+
+
+def _synaptic(graph: Graph) -> Graph:
+    """Scales folded, the head's time mean moved, spike logic as neurons, sums distributed (module docstring)."""
+    return distribute_sums(spike_logic(mean_before_head(fold_scale(graph)), grouped=True))
+
+
 def rewrite_problems(graph: Graph) -> list[str]:
-    """Every pooling node these rewrites cannot express, with the reason."""
-    graph = mean_before_head(graph)
-    problems = []
+    """Every node these rewrites cannot express, with the reason."""
+    problems = _element_wise_problems(graph)
+    if problems:
+        return problems
+    graph = _synaptic(graph)
     for node in analog_maxpools(graph):
         problems.append(f"max pooling '{node.name}' reads analog values, not spikes (only an OR of spikes "
                         "is exact on Loihi)")
@@ -82,10 +107,10 @@ def _avg_fold_problem(graph: Graph, pool: Node, reader: Node) -> str | None:
 
 def rewrite_for_lava(graph: Graph) -> Graph:
     """Apply the rewrites of the module docstring; raise UnsupportedError listing what cannot be."""
-    graph = mean_before_head(graph)
     problems = rewrite_problems(graph)
     if problems:
         raise UnsupportedError("the model cannot be lowered to Lava: " + "; ".join(problems))
+    graph = _synaptic(graph)
     nodes: dict[str, Node] = {}
     for node in graph.nodes:
         if node.op is Op.MAXPOOL:

@@ -158,7 +158,8 @@ NIR_OPS.lower(Op.COMPLEMENT, "NOT of spikes: -1 identity Conv2d/Linear with bias
 NIR_OPS.lower(Op.SCALE, "folded into the conv/linear that reads it (refused otherwise: spikingjelly's NIR importer "
               "has no Scale)")
 NIR_OPS.lower(Op.MEAN_OVER_TIME, "moved after the linear layers that read it (exact), then the output's mean")
-NIR_OPS.refuse(Op.ADAPTIVE_AVGPOOL, "it has no fixed window; compile folds it into the flatten -> linear that reads it, and this one feeds something else")
+NIR_OPS.refuse(Op.ADAPTIVE_AVGPOOL, "it has no fixed window; compile folds it into the flatten -> linear "
+               "that reads it, and this one feeds something else")
 NIR_OPS.refuse(Op.BATCHNORM, "NIR has no batch norm; it must fold into the conv/linear before it")
 
 

@@ -1,13 +1,18 @@
-"""Exact IR rewrites into what NIR can express: no time mean in the graph, no max pooling.
+"""Exact IR rewrites into what NIR can express: no time mean in the graph, no max pooling, no products.
 
 Requires: a verified, BN-folded graph.
-Ensures: no `mean_over_time` and no `maxpool` node is left, and the graph computes exactly what it
-computed before (the same spikes at every named neuron, the same logits):
+Ensures: no `mean_over_time`, `maxpool`, `mul`, `complement` or `scale` node is left, and the graph
+computes exactly what it computed before (the same spikes at every named neuron, the same logits;
+folded scales up to float rounding):
 - time mean: NIR has none (a readout's outputs are averaged outside the graph). A mean followed only
   by flatten/linear layers moves to the output, which every executor averages over time: a linear
   map commutes with the mean, bias included, so mean_t(W x_t + b) == W mean_t(x_t) + b.
 - max pooling of binary spikes is an OR (`ir/passes/maxpool_as_or.py`), with an ungrouped conv so
   that every NIR importer takes it.
+- products and complements of binary spikes (SEW ResNet's AND, IAND) are memoryless threshold neurons
+  fed by ungrouped +-1 identity convs (`ir/passes/spike_logic.py`); NIR has no product of two signals.
+- a constant scale folds into the conv/linear that reads it (`ir/passes/fold_scale.py`); spikingjelly's
+  NIR importer has no Scale node.
 `rewrite_problems` lists what cannot be rewritten.
 """
 
@@ -15,7 +20,9 @@ from __future__ import annotations
 
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Graph, Node, Op
+from scadeploy.ir.passes.fold_scale import fold_scale, unfolded_scales
 from scadeploy.ir.passes.maxpool_as_or import analog_maxpools, or_layer
+from scadeploy.ir.passes.spike_logic import logic_problems, spike_logic
 from scadeploy.ir.verify import verify
 
 LINEAR_TAIL = (Op.LINEAR, Op.FLATTEN, Op.OUTPUT)
@@ -35,7 +42,9 @@ def rewrite_problems(graph: Graph) -> list[str]:
                             "move to the output (NIR has no time mean)")
     problems += [f"'{n.name}' has soft reset (NIR neurons reset to a value)"
                  for n in graph.of_op(Op.NEURON) if n.attrs.v_reset is None]
-    return problems
+    problems += [f"scale '{n.name}' is read by something other than conv/linear weights it could fold into (NIR's "
+                 "Scale node is not read by spikingjelly's importer)" for n in unfolded_scales(graph)]
+    return problems + [f"{p} (NIR has no product of two signals)" for p in logic_problems(graph)]
 
 
 def _downstream(graph: Graph, name: str) -> list[Node]:
@@ -53,6 +62,7 @@ def rewrite_for_nir(graph: Graph) -> Graph:
     problems = rewrite_problems(graph)
     if problems:
         raise UnsupportedError("the model cannot be written as NIR: " + "; ".join(problems))
+    graph = spike_logic(fold_scale(graph), grouped=False)
     alias: dict[str, str] = {}
     nodes: list[Node] = []
     for node in graph.nodes:

@@ -119,8 +119,32 @@ def _flatten(b: OnnxBuilder, node: Node, x: str) -> str:
 ONNX_OPS.lower(Op.INPUT, "graph input (frames, or [T, N, ...] folded to [T*N, ...])")
 ONNX_OPS.refuse(Op.BATCHNORM, "batch norm must fold into the conv/linear before it (compile folds each one that "
                 "directly follows a conv/linear)")
+ONNX_OPS.refuse(Op.ADAPTIVE_AVGPOOL, "it has no fixed window; compile folds it into the flatten -> linear "
+                "that reads it, and this one feeds something else")
 ONNX_OPS.lower(Op.NEURON, "Add/Sub/Div, Less, Cast per step (unrolled, or one step with state)")
 ONNX_OPS.lower(Op.ADD, "Add")
+ONNX_OPS.lower(Op.MUL, "Mul")
+COMBINING_OPS = {Op.ADD: "Add", Op.MUL: "Mul"}
+"""Element-wise ops of several inputs, as the ONNX op that combines them pairwise, left to right."""
+
+
+@ONNX_OPS.lowers(Op.COMPLEMENT, how="Sub(1, x)")
+def _complement(b: OnnxBuilder, node: Node, x: str) -> str:
+    return b.op("Sub", [b.const(f"{node.name}.one", 1.0), x], node.name)
+
+
+@ONNX_OPS.lowers(Op.SCALE, how="Mul by the constant (compile folds it into the conv/linear reading it where it can)")
+def _scale(b: OnnxBuilder, node: Node, x: str) -> str:
+    return b.op("Mul", [x, b.const(f"{node.name}.factor", float(node.attrs.factor))], node.name)
+
+
+def combine(b: OnnxBuilder, node: Node, names: list[str]) -> str:
+    """`names` combined pairwise, left to right (the reference's order), by the node's ONNX op."""
+    total = names[0]
+    for i, other in enumerate(names[1:], start=1):
+        total = b.op(COMBINING_OPS[node.op], [total, other],
+                     node.name if i == len(names) - 1 else f"{node.name}.partial{i}")
+    return total
 ONNX_OPS.lower(Op.MEAN_OVER_TIME, "ReduceMean over steps (running mean in the step model)")
 ONNX_OPS.lower(Op.OUTPUT, "logits (time mean of a per-step head)")
 

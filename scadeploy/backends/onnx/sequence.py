@@ -17,7 +17,16 @@ from dataclasses import dataclass
 
 import onnx
 
-from scadeploy.backends.onnx.ops import STATELESS_OPS, OnnxBuilder, neuron_step, spikes, stateless, tensor_info
+from scadeploy.backends.onnx.ops import (
+    COMBINING_OPS,
+    STATELESS_OPS,
+    OnnxBuilder,
+    combine,
+    neuron_step,
+    spikes,
+    stateless,
+    tensor_info,
+)
 from scadeploy.ir.graph import Encoding, Graph, Node, Op
 
 BATCH = "N"
@@ -71,7 +80,8 @@ def _time_mean(b: OnnxBuilder, node: Node, x: Value, source_shape: tuple[int, ..
     return b.op("ReduceMean", [time_major], node.name, axes=[0], keepdims=0)
 
 
-def _add(b: OnnxBuilder, node: Node, args: list[Value], timesteps: int) -> Value:
+def _combine(b: OnnxBuilder, node: Node, args: list[Value], timesteps: int) -> Value:
+    """An add or product of several values; a static frame meeting a sequence is repeated T times."""
     kinds = {a.kind for a in args}
     names = [a.name for a in args]
     if kinds == {Kind.STATIC, Kind.FOLDED}:  # a static frame meets a sequence: repeat it T times
@@ -80,10 +90,7 @@ def _add(b: OnnxBuilder, node: Node, args: list[Value], timesteps: int) -> Value
         kind = Kind.FOLDED
     else:
         (kind,) = kinds
-    total = names[0]
-    for i, other in enumerate(names[1:], start=1):
-        total = b.op("Add", [total, other], node.name if i == len(names) - 1 else f"{node.name}.partial{i}")
-    return Value(total, kind)
+    return Value(combine(b, node, names), kind)
 
 
 def build_sequence_model(graph: Graph, opset: int, expose_spikes: bool = False) -> onnx.ModelProto:
@@ -107,8 +114,8 @@ def build_sequence_model(graph: Graph, opset: int, expose_spikes: bool = False) 
             values[node.name] = Value(stateless(b, node, args[0].name), args[0].kind)
         elif node.op is Op.NEURON:
             values[node.name] = _neuron(b, node, args[0], t)
-        elif node.op is Op.ADD:
-            values[node.name] = _add(b, node, args, t)
+        elif node.op in COMBINING_OPS:
+            values[node.name] = _combine(b, node, args, t)
         elif node.op is Op.MEAN_OVER_TIME:
             source = graph[node.inputs[0]].shape
             values[node.name] = Value(_time_mean(b, node, args[0], source, t), Kind.UNTIMED)

@@ -15,8 +15,10 @@ import numpy as np
 import onnx
 
 from scadeploy.backends.onnx.ops import (
+    COMBINING_OPS,
     STATELESS_OPS,
     OnnxBuilder,
+    combine,
     initial_v,
     neuron_step,
     spikes,
@@ -83,11 +85,8 @@ def build_step_model(graph: Graph, opset: int) -> onnx.ModelProto:
             silent, _ = neuron_step(b, node.name, node.attrs, args[0], f"{node.name}.v", f"{node.name}.step",
                                     v_name=f"{node.name}.v_next")
             values[node.name] = spikes(b, silent, node.name)
-        elif node.op is Op.ADD:
-            total = args[0]
-            for i, other in enumerate(args[1:], start=1):
-                total = b.op("Add", [total, other], node.name if i == len(args) - 1 else f"{node.name}.partial{i}")
-            values[node.name] = total
+        elif node.op in COMBINING_OPS:
+            values[node.name] = combine(b, node, args)
         elif node.op in (Op.MEAN_OVER_TIME, Op.OUTPUT):
             timed = _timed(graph, node.inputs[0])
             mean = _running_mean(b, node, args[0], t) if timed else args[0]

@@ -1,10 +1,11 @@
 """Channel groups: which node outputs share one set of channels, so that stripping stays consistent.
 
 A conv/linear (a producer) starts a channel space. Channel-wise ops (BN, neuron, pooling,
-time mean) pass their input's space on; a residual `add` merges the spaces of its inputs into
-one group; `flatten` keeps the space but spreads channel c over features [c*H*W, (c+1)*H*W),
-recorded as the node's `block`. A group is `fixed` (never stripped) when it holds the graph
-input, feeds the graph output, or passes through a grouped convolution.
+time mean, complement, scale) pass their input's space on; a residual `add` or an element-wise `mul`
+(SEW AND/IAND) merges the spaces of its inputs into one group; `flatten` keeps the space but
+spreads channel c over features [c*H*W, (c+1)*H*W), recorded as the node's `block`. A group is
+`fixed` (never stripped) when it holds the graph input, feeds the graph output, or passes through a
+grouped convolution.
 """
 
 from __future__ import annotations

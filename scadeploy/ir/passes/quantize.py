@@ -3,7 +3,8 @@
 Requires: a verified, BN-folded graph whose pooling and identity shortcuts are rewritten
 (`scadeploy.backends.lava.rewrites`): each neuron reads a conv/linear or an add of them; each
 conv/linear reads a neuron or the input (through flatten/mean_over_time); after mean_over_time
-comes at most one linear (the readout), then the output.
+comes at most the readout: one linear, or an add of linears (a readout whose input was a sum of
+spike maps, see `ir/passes/distribute_sums.py`), then the output.
 Ensures: `(graph, report)`. The graph is the same network in integer units, runnable by torch_ref:
 its input takes `x_int = round(x * input_scale)`, weights and biases are integers, and each neuron
 layer has threshold T. The report holds the Loihi parameters (vThMant, iDecay, vDecay) per layer.
@@ -19,13 +20,17 @@ that is integral already (the OR layers of max pooling) keeps S = 1.
 Neurons (theta' = v_threshold - v_reset: shifting v by v_reset turns reset-to-r into reset-to-0):
 - IF: iDecay 4096 (no synaptic memory), vDecay 0, vThMant = T - 1. Lava's v is a multiple of 64,
   so `v > (T-1) << 6` is exactly spikingjelly's `V >= T`: bit-exact while v stays inside 24 bits.
+- memoryless (LIF with tau 1, the spike-logic neurons of `spike_logic.py`): h = x in exact arithmetic,
+  so it is the IF layer with vDecay 4096 (v * (4096 - 4096) >> 12 is 0: no truncation), vThMant = T - 1,
+  and its state holds one step's input only. Bit-exact.
 - LIF: weights and bias times 1/tau when decay_input, vDecay = round(4096/tau), vThMant = T. Not exact:
   Lava truncates the decayed v toward zero (< 1/64 weight LSB per step, accumulating to at most
   64/vDecay LSB), the decay is rounded to 1/4096, and `v > T << 6` misses the tie V == T.
 - soft reset (v_reset=None) has no Loihi equivalent (v resets to 0) and is rejected.
 The readout linear (after mean_over_time) becomes a non-spiking integrator (iDecay 0, vDecay 4096):
 its weights are scaled so that T steps of input stay inside the 24-bit current; its bias stays float
-and is added on the host.
+and is added on the host. A sum of readout linears is one integrator with one synapse path per linear,
+their weights sharing one scale (bounded together) and their biases summed.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import torch
 
 from scadeploy.errors import TargetError, UnsupportedError
 from scadeploy.ir.graph import Graph, NeuronAttrs, NeuronKind, Node, Op
+from scadeploy.ir.neuron import memoryless
 from scadeploy.ir.ops import PRODUCER_OPS
 from scadeploy.ir.verify import verify
 
@@ -132,10 +138,52 @@ def synapses_of(graph: Graph, neuron: Node) -> list[Node]:
     return [graph[i] for i in node.inputs] if node.op is Op.ADD else [node]
 
 
+@dataclass(frozen=True)
+class Readout:
+    """The non-spiking integrator: `head` (what the output reads) sums the `linears` after the time mean."""
+
+    head: Node
+    linears: tuple[Node, ...]
+
+    @property
+    def names(self) -> set[str]:
+        return {self.head.name, *(n.name for n in self.linears)}
+
+
+def _after_mean(graph: Graph, node: Node) -> bool:
+    source = graph[node.inputs[0]]
+    while source.op is Op.FLATTEN:
+        source = graph[source.inputs[0]]
+    return source.op is Op.MEAN_OVER_TIME
+
+
+def readout_of(graph: Graph) -> Readout | None:
+    """The readout: the linear the output reads (through flatten) after mean_over_time, or an add of such."""
+    head = graph[graph.output.inputs[0]]
+    while head.op is Op.FLATTEN:
+        head = graph[head.inputs[0]]
+    linears = tuple(graph[i] for i in head.inputs) if head.op is Op.ADD else (head,)
+    if all(n.op is Op.LINEAR and _after_mean(graph, n) for n in linears):
+        return Readout(head, linears)
+    return None
+
+
+def _downstream(graph: Graph, name: str) -> list[Node]:
+    seen: dict[str, Node] = {}
+    stack = [name]
+    while stack:
+        for reader in graph.consumers(stack.pop()):
+            if reader.name not in seen:
+                seen[reader.name] = reader
+                stack.append(reader.name)
+    return list(seen.values())
+
+
 def quantize_problems(graph: Graph) -> list[str]:
     """Everything this pass cannot express, one readable line each."""
     problems = []
-    readout = _readout(graph)
+    readout = readout_of(graph)
+    allowed = readout.names if readout else set()
     for node in graph.nodes:
         where = f"'{node.name}'"
         if node.op in (Op.BATCHNORM, Op.MAXPOOL, Op.AVGPOOL):
@@ -144,17 +192,18 @@ def quantize_problems(graph: Graph) -> list[str]:
             problems += _neuron_problems(graph, node)
         elif node.op in PRODUCER_OPS:
             problems += _producer_problems(graph, node, readout)
-        elif node.op is Op.ADD and any(c.op is not Op.NEURON for c in graph.consumers(node.name)):
+        elif node.op is Op.ADD and node.name not in allowed and any(c.op is not Op.NEURON
+                                                                      for c in graph.consumers(node.name)):
             problems.append(f"add {where} must feed neurons only (Loihi sums synaptic input into a neuron)")
     for mean in graph.of_op(Op.MEAN_OVER_TIME):
-        tail = [n for n in graph.nodes[graph.nodes.index(mean) + 1:] if n.op is not Op.OUTPUT]
-        if any(n.op not in (Op.LINEAR, Op.FLATTEN) for n in tail) or sum(n.op is Op.LINEAR for n in tail) > 1:
-            problems.append(f"after mean_over_time '{mean.name}' only one linear readout is supported, got "
-                            f"{[n.op.value for n in tail]}")
+        tail = [n for n in _downstream(graph, mean.name) if n.op is not Op.OUTPUT]
+        if any(n.op is not Op.FLATTEN and n.name not in allowed for n in tail):
+            problems.append(f"after mean_over_time '{mean.name}' only a linear readout (or a sum of them) is "
+                            f"supported, got {[n.op.value for n in tail]}")
     return problems
 
 
-def _producer_problems(graph: Graph, node: Node, readout: Node | None) -> list[str]:
+def _producer_problems(graph: Graph, node: Node, readout: Readout | None) -> list[str]:
     where = f"'{node.name}'"
     source = source_of(graph, node.inputs[0])
     problems = []
@@ -162,7 +211,7 @@ def _producer_problems(graph: Graph, node: Node, readout: Node | None) -> list[s
         problems.append(f"{where} reads {source.op.value} output, not spikes or the input (two weight layers "
                         "need a neuron between them)")
     readers = {c.op.value for c in graph.consumers(node.name) if c.op not in (Op.NEURON, Op.ADD)}
-    if readers and node is not readout:
+    if readers and (readout is None or node.name not in readout.names):
         problems.append(f"{where} feeds {sorted(readers)}: weights must drive neurons, or be the one readout "
                         "linear after mean_over_time")
     return problems
@@ -203,22 +252,13 @@ def quantize(graph: Graph, options: QuantOptions | None = None, input_max: float
         quant, nodes = _quantize_neuron(graph, neuron, options, input_scale, input_max)
         layers[quant.name] = quant
         replaced.update(nodes)
-    readout = _readout(graph)
+    readout = readout_of(graph)
     if readout is not None:
-        quant, node = _quantize_readout(graph, readout, options)
+        quant, nodes = _quantize_readout(graph, readout, options)
         layers[quant.name] = quant
-        replaced[node.name] = node
+        replaced.update(nodes)
     qgraph = verify(graph.with_nodes([replaced.get(n.name, n) for n in graph.nodes]))
-    return qgraph, QuantReport(input_scale, input_limit, layers, readout.name if readout else None)
-
-
-def _readout(graph: Graph) -> Node | None:
-    after_mean = False
-    for node in graph.nodes:
-        after_mean = after_mean or node.op is Op.MEAN_OVER_TIME
-        if after_mean and node.op is Op.LINEAR:
-            return node
-    return None
+    return qgraph, QuantReport(input_scale, input_limit, layers, readout.head.name if readout else None)
 
 
 def _input_terms(graph: Graph, producer: Node, input_scale: float, input_max: float) -> tuple[float, float]:
@@ -246,7 +286,8 @@ class _Synapses:
 def _quantize_neuron(graph: Graph, neuron: Node, opt: QuantOptions, input_scale: float,
                      input_max: float) -> tuple[LayerQuant, dict[str, Node]]:
     a: NeuronAttrs = neuron.attrs
-    lif = a.kind is NeuronKind.LIF
+    memory_free = a.kind is NeuronKind.LIF and a.tau == 1.0  # h = x: exact, like IF (module docstring)
+    lif = a.kind is NeuronKind.LIF and not memory_free
     fold = 1.0 / a.tau if lif and a.decay_input else 1.0
     theta = a.v_threshold - a.v_reset
     producers = synapses_of(graph, neuron)
@@ -259,11 +300,11 @@ def _quantize_neuron(graph: Graph, neuron: Node, opt: QuantOptions, input_scale:
         syn.spikes[p.name] = source_of(graph, p.inputs[0]).op is Op.NEURON
         syn.rows = syn.rows + _row_sums(syn.weights[p.name]) * magnitude
     vth_limit = opt.vth_max if lif else opt.vth_max + 1
-    if _integral(syn.weights, syn.biases, theta) and not _violations(1.0, syn, theta, opt, vth_limit,
-                                                                        graph.timesteps):
+    steps = 1 if memory_free else graph.timesteps  # how many steps of input v can accumulate
+    if _integral(syn.weights, syn.biases, theta) and not _violations(1.0, syn, theta, opt, vth_limit, steps):
         scale, lowered = 1.0, ""
     else:
-        scale, lowered = _largest_scale(neuron.name, syn, theta, opt, vth_limit, graph.timesteps)
+        scale, lowered = _largest_scale(neuron.name, syn, theta, opt, vth_limit, steps)
     threshold = round(theta * scale)
     new_nodes = {p.name: _integer_producer(p, syn.weights[p.name], syn.biases[p.name], scale) for p in producers}
     if lif:
@@ -273,6 +314,11 @@ def _quantize_neuron(graph: Graph, neuron: Node, opt: QuantOptions, input_scale:
         quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold, DECAY_ONE, v_decay, False,
                            f"LIF: |v error| <= {64 / max(v_decay, 1):.3g} weight LSB from truncation, decay "
                            f"{v_decay}/4096 for 1/tau={1 / a.tau:.6g}, ties V == T not fired" + lowered)
+    elif memory_free:
+        quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold - 1, DECAY_ONE, DECAY_ONE,
+                           True, "memoryless: exact (full decay; v > (T-1) << 6 on multiples of 64 is V >= T)"
+                           + lowered)
+        attrs = memoryless(threshold)
     else:
         attrs = NeuronAttrs(NeuronKind.IF, float(threshold), 0.0)
         quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold - 1, DECAY_ONE, 0, True,
@@ -361,9 +407,10 @@ def _integer_producer(p: Node, weight: torch.Tensor, bias: torch.Tensor | None, 
     return p.with_(params=params)
 
 
-def _quantize_readout(graph: Graph, linear: Node, opt: QuantOptions) -> tuple[LayerQuant, Node]:
-    """Integrator over T steps: T * (row sum of the rounded |w_int|) must stay inside the 24-bit current."""
-    weight = linear.params["weight"].double()
+def _quantize_readout(graph: Graph, readout: Readout, opt: QuantOptions) -> tuple[LayerQuant, dict[str, Node]]:
+    """Integrator over T steps: T * (row sum of the rounded |w_int|, over every readout linear) must stay
+    inside the 24-bit current; the linears share one scale."""
+    weight = torch.cat([n.params["weight"].double() for n in readout.linears], dim=1)  # one synapse row each
     w_max = float(weight.abs().max())
     rows = float(_row_sums(weight).max())
     T = graph.timesteps
@@ -374,9 +421,12 @@ def _quantize_readout(graph: Graph, linear: Node, opt: QuantOptions) -> tuple[La
     # NOTE: the float bound T * sum|w| * S can be beaten by rounding; lower S until the integers fit.
     while T * float(_row_sums(torch.round(weight * scale)).max()) > opt.activation_max:
         scale *= opt.activation_max / (T * float(_row_sums(torch.round(weight * scale)).max())) * (1 - 1e-9)
-    params = {"weight": torch.round(weight * scale).float()}
-    if "bias" in linear.params:
-        params["bias"] = linear.params["bias"].double().mul(scale).float()
-    quant = LayerQuant(linear.name, (linear.name,), scale, None, None, 0, DECAY_ONE, True,
+    nodes = {}
+    for linear in readout.linears:
+        params = {"weight": torch.round(linear.params["weight"].double() * scale).float()}
+        if "bias" in linear.params:
+            params["bias"] = linear.params["bias"].double().mul(scale).float()
+        nodes[linear.name] = linear.with_(params=params)
+    quant = LayerQuant(readout.head.name, tuple(nodes), scale, None, None, 0, DECAY_ONE, True,
                        "readout: non-spiking integrator; logits = sum_t a_t / (T * scale) + bias (host)")
-    return quant, linear.with_(params=params)
+    return quant, nodes

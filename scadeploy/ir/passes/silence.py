@@ -3,7 +3,8 @@
 An abstract interpretation over the graph, per node output and channel: either unknown, or a
 known value per time step that is the same at every position and for every input. A conv
 channel whose filter only touches channels known to be zero outputs exactly its bias; BN maps
-known values affinely; a neuron fed a known sequence is simulated from reset for T steps and
+known values affinely; a product is an exact zero where either factor is one (whatever the other
+is), and 1 - x and x * c map known values; a neuron fed a known sequence is simulated from reset for T steps and
 its spikes become known. Removing a channel is exact when every conv/linear reading it sees
 a known zero at every step.
 
@@ -122,6 +123,14 @@ def _avgpool(node: Node, x: Known) -> Known:
     return Known(x.known, x.values, x.err + (kh * kw + 1) * U32 * x.values.abs(), x.tie)  # a float32 sum of k*k
 
 
+def _adaptive_avgpool(node: Node, x: Known, in_shape: tuple[int, ...]) -> Known:
+    """Every bin averages one channel (no padding), so a uniform channel stays uniform; a bin spans at most
+    ceil(H/h) + 1 rows and ceil(W/w) + 1 columns, which bounds the float32 sum."""
+    (_, h, w), (oh, ow) = in_shape, node.attrs.output_size
+    window = (-(-h // oh) + 1) * (-(-w // ow) + 1)
+    return Known(x.known, x.values, x.err + (window + 1) * U32 * x.values.abs(), x.tie)
+
+
 def _add(args: list[Known]) -> Known:
     values = sum(a.values for a in args)
     err = sum(a.err for a in args) + _rounding(*(a.values for a in args))
@@ -134,6 +143,30 @@ def _per_feature(x: Known, block: int, channels: int) -> Known:
     if x.known.shape[0] == channels:
         return x
     return Known(*(t.repeat_interleave(block, dim=-1) for t in (x.known, x.values, x.err, x.tie)))
+
+
+def _mul(a: Known, b: Known) -> Known:
+    """a * b. |a32 * b32 - a * b| <= (|a| eb + |b| ea + ea eb)(1 + U32) + U32 |a b| (one rounding); an exact
+    zero factor makes the product an exact zero even where the other factor is unknown."""
+    zero = a.zero() | b.zero()
+    values = torch.where(zero, 0.0, a.values * b.values)
+    spread = a.values.abs() * b.err + b.values.abs() * a.err + a.err * b.err
+    err = torch.where(zero, 0.0, spread * (1 + U32) + U32 * values.abs())
+    known = (a.known & b.known) | zero
+    return Known(known, values, err, (a.tie | b.tie) & ~known)
+
+
+def _complement(x: Known) -> Known:
+    """1 - x: the propagated error plus one rounding of the result; 1 - 1 is an exact zero."""
+    values = 1.0 - x.values
+    return Known(x.known, values, x.err * (1 + U32) + U32 * values.abs(), x.tie)
+
+
+def _scale(x: Known, factor: float) -> Known:
+    """x * factor (factor rounded to float32 first, as torch does): both roundings are charged."""
+    values = x.values * factor
+    err = abs(factor) * x.err * (1 + U32) ** 2 + (2 * U32 + U32**2) * values.abs()
+    return Known(x.known, values, err, x.tie)
 
 
 def _mean_over_time(x: Known, timesteps: int) -> Known:
@@ -159,8 +192,16 @@ def find_known_channels(graph: Graph, groups: ChannelGroups) -> dict[str, Known]
             result = _simulate_neuron(node.attrs, args[0])
         elif node.op is Op.AVGPOOL:
             result = _avgpool(node, args[0])
+        elif node.op is Op.ADAPTIVE_AVGPOOL:
+            result = _adaptive_avgpool(node, args[0], graph[node.inputs[0]].shape)
         elif node.op is Op.ADD:
             result = _add([_per_feature(a, groups.block(i), channels) for a, i in zip(args, node.inputs, strict=True)])
+        elif node.op is Op.MUL:
+            result = _mul(*(_per_feature(a, groups.block(i), channels) for a, i in zip(args, node.inputs, strict=True)))
+        elif node.op is Op.COMPLEMENT:
+            result = _complement(args[0])
+        elif node.op is Op.SCALE:
+            result = _scale(args[0], node.attrs.factor)
         elif node.op is Op.MEAN_OVER_TIME:
             result = _mean_over_time(args[0], T)
         else:  # maxpool (pads with -inf, max of equal values is exact), flatten, output: values pass through

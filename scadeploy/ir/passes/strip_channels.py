@@ -76,11 +76,14 @@ def _check_masks(graph: Graph, masks: dict[str, torch.Tensor]) -> None:
 
 
 def _why_not_silent(group: ChannelGroup, graph: Graph, known: dict[str, Known], c: int) -> str | None:
-    """None if channel c reads as an exact zero at every consumer of the group, else why not."""
+    """None if channel c reads as an exact zero at every consumer of the group and no neuron of the group
+    fires in it, else why not. (A product can read a firing channel as zero when its other factor is
+    zero; the channel is still kept, so that a removed channel is always a silent one.)"""
     for member in group.members:
-        for consumer in graph.consumers(member):
-            if consumer.op not in PRODUCER_OPS or known[member].zero()[c]:
-                continue
+        if known[member].zero()[c]:
+            continue
+        fires = graph[member].op is Op.NEURON
+        if fires or any(r.op in PRODUCER_OPS for r in graph.consumers(member)):
             if known[member].tie[c]:
                 return (f"not provably silent: a neuron before '{member}' comes within float32 rounding of its "
                         "threshold, so float32 runtimes may fire where float64 does not")
