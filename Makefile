@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test fuzz difftest demo bench lint docs clean
+.PHONY: setup test zoo zoo-full zoo-status fuzz difftest demo bench lint docs clean
 
 setup: $(STAMP)
 
@@ -19,8 +19,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) --no-deps tonic importRosbag requests urllib3 idna certifi charset-normalizer  # the `events` extra
 	touch $(STAMP)
 
+# Each model-zoo case compiles once per worker: `--dist loadgroup` keeps a case's tests on one worker.
 test: setup
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not zoo_full"
+
+# spikingjelly's model zoo on every target: the small inputs (also in `make test`), every size, the status table.
+zoo: setup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests/zoo -m "not zoo_full"
+
+zoo-full: setup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests/zoo
+
+zoo-status: setup
+	$(BIN)/python benchmarks/zoo_status.py
 
 # The full fuzz set (>= 1,000 checkpoints, 200 model.net, 220 manifest and target files, 120 graph files); `make test`
 # runs a fast seeded subset. Counts per outcome are printed and saved in .pytest_cache/d/scadeploy/.

@@ -201,7 +201,7 @@ class _MultiStepNet(nn.Module):
 
 
 def test_a_multi_step_model_traces_in_multi_step_mode() -> None:
-    graph = _agrees_exactly(_seeded(_MultiStepNet()), (1, 8, 8), neurons=1)  # the check sees no per-step neuron
+    graph = _agrees_exactly(_seeded(_MultiStepNet()), (1, 8, 8))  # a per-step neuron too: its calls are stacked
     assert [(n.name, n.op) for n in graph.nodes[-4:]] == [
         ("flatten", Op.FLATTEN), ("fc", Op.LINEAR), ("mean", Op.MEAN_OVER_TIME), ("output", Op.OUTPUT)]
     assert [n.name for n in graph.of_op(Op.NEURON)] == ["sn", "block.1"]

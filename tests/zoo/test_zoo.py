@@ -37,7 +37,8 @@ def _params(cases: list[Case], scope: str, with_targets: bool = False) -> list:
     params = []
     for case in cases:
         for target in TARGETS if with_targets else (None,):
-            marks = [pytest.mark.xdist_group(case.name)] + ([pytest.mark.slow] if case.slow else [])
+            full_size = [pytest.mark.slow, pytest.mark.zoo_full] if case.slow else []
+            marks = [pytest.mark.xdist_group(case.name), *full_size]
             reason = case.pending_reason(target or scope)
             if reason:
                 marks.append(pytest.mark.xfail(strict=True, reason=reason))

@@ -27,6 +27,8 @@ computed before (same spikes at every named neuron):
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from scadeploy.errors import UnsupportedError
@@ -35,6 +37,7 @@ from scadeploy.ir.ops import PRODUCER_OPS, infer_shape
 from scadeploy.ir.passes.distribute_sums import distribute_sums
 from scadeploy.ir.passes.fold_scale import fold_scale, unfolded_scales
 from scadeploy.ir.passes.maxpool_as_or import analog_maxpools, or_layer
+from scadeploy.ir.passes.pipeline import Pass, run_passes
 from scadeploy.ir.passes.spike_logic import logic_problems, spike_logic
 from scadeploy.ir.verify import verify
 
@@ -61,9 +64,13 @@ def _element_wise_problems(graph: Graph) -> list[str]:
     return problems + [f"{p} (a Loihi neuron only sums weighted spikes)" for p in logic_problems(graph)]
 
 
+SYNAPTIC_PASSES = (Pass("fold_scale", fold_scale), Pass("mean_before_head", mean_before_head),
+                   Pass("spike_logic", partial(spike_logic, grouped=True)), Pass("distribute_sums", distribute_sums))
+
+
 def _synaptic(graph: Graph) -> Graph:
     """Scales folded, the head's time mean moved, spike logic as neurons, sums distributed (module docstring)."""
-    return distribute_sums(spike_logic(mean_before_head(fold_scale(graph)), grouped=True))
+    return run_passes(graph, SYNAPTIC_PASSES)
 
 
 def rewrite_problems(graph: Graph) -> list[str]:

@@ -18,10 +18,13 @@ folded scales up to float rounding):
 
 from __future__ import annotations
 
+from functools import partial
+
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Graph, Node, Op
 from scadeploy.ir.passes.fold_scale import fold_scale, unfolded_scales
 from scadeploy.ir.passes.maxpool_as_or import analog_maxpools, or_layer
+from scadeploy.ir.passes.pipeline import Pass, run_passes
 from scadeploy.ir.passes.spike_logic import logic_problems, spike_logic
 from scadeploy.ir.verify import verify
 
@@ -57,12 +60,15 @@ def _downstream(graph: Graph, name: str) -> list[Node]:
     return list(seen.values())
 
 
+PASSES = (Pass("fold_scale", fold_scale), Pass("spike_logic", partial(spike_logic, grouped=False)))
+
+
 def rewrite_for_nir(graph: Graph) -> Graph:
     """Apply the rewrites of the module docstring; raise UnsupportedError listing what cannot be."""
     problems = rewrite_problems(graph)
     if problems:
         raise UnsupportedError("the model cannot be written as NIR: " + "; ".join(problems))
-    graph = spike_logic(fold_scale(graph), grouped=False)
+    graph = run_passes(graph, PASSES)
     alias: dict[str, str] = {}
     nodes: list[Node] = []
     for node in graph.nodes:

@@ -16,10 +16,11 @@ from scadeploy.ir.graph import Graph
 from scadeploy.ir.passes.fold_adaptive_pool import fold_adaptive_pool
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.passes.fold_scale import fold_scale
+from scadeploy.ir.passes.pipeline import Pass, run_passes
 
 
 def deployable(graph: Graph) -> Graph:
-    return float32_params(fold_scale(fold_adaptive_pool(fold_batchnorm(graph))))
+    return run_passes(graph, DEPLOY_PASSES)
 
 
 def float32_params(graph: Graph) -> Graph:
@@ -28,3 +29,7 @@ def float32_params(graph: Graph) -> Graph:
         return graph
     return graph.with_nodes([n.with_(params={k: p.to(torch.float32) for k, p in n.params.items()})
                              for n in graph])
+
+
+DEPLOY_PASSES = (Pass("fold_batchnorm", fold_batchnorm), Pass("fold_adaptive_pool", fold_adaptive_pool),
+                 Pass("fold_scale", fold_scale), Pass("float32_params", float32_params))
