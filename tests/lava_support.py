@@ -7,10 +7,10 @@ from support import masked_model
 
 from scadeploy.backends.lava.export import lower_graph
 from scadeploy.backends.lava.net import FixedNet
+from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Graph
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.passes.quantize import QuantOptions
 from scadeploy.ir.passes.strip_channels import strip_channels
 
 CASES = {

@@ -24,6 +24,7 @@ import torch
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.net import FixedNet, lower
 from scadeploy.backends.lava.netx import write_net
+from scadeploy.backends.lava.quantize import QuantOptions, QuantReport, quantize, quantize_problems
 from scadeploy.backends.lava.resources import check_fits, plan_resources, resource_limits
 from scadeploy.backends.lava.rewrites import rewrite_for_lava, rewrite_problems
 from scadeploy.backends.lava.runner import message_bits
@@ -31,7 +32,6 @@ from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import TargetError, UnsupportedError
 from scadeploy.ir.graph import Encoding, Graph, Op
 from scadeploy.ir.ops import BackendOps
-from scadeploy.ir.passes.quantize import QuantOptions, QuantReport, quantize, quantize_problems
 from scadeploy.targets import Target
 
 NET_FILE = "model.net"
@@ -59,7 +59,8 @@ LAVA_OPS.lower(Op.INPUT, "graded messages into the first synapses (frames), or b
 LAVA_OPS.lower(Op.CONV2D, "Conv synapses (8-bit weights, per-layer scale)")
 LAVA_OPS.lower(Op.LINEAR, "Dense synapses; after the time mean, the non-spiking readout integrator")
 LAVA_OPS.lower(Op.BATCHNORM, "folded into the conv/linear before it")
-LAVA_OPS.lower(Op.NEURON, "CUBA neuron: IF bit-exact, LIF within the bound of `quantize.py`; soft reset refused")
+LAVA_OPS.lower(Op.NEURON, "CUBA neuron: IF bit-exact, LIF within the bound of `backends/lava/quantize.py`; "
+               "soft reset refused")
 LAVA_OPS.lower(Op.MAXPOOL, "OR of spikes: depthwise ones conv + threshold-1 neuron (spikes only)")
 LAVA_OPS.lower(Op.AVGPOOL, "folded into the conv or flatten->linear that reads it (kernel == stride)")
 LAVA_OPS.refuse(Op.ADAPTIVE_AVGPOOL, "it has no fixed window; compile folds it into the flatten -> linear "

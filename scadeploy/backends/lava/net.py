@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scadeploy.backends.lava.quantize import QuantReport, source_of, synapses_of
 from scadeploy.ir.graph import Conv2dAttrs, Encoding, Graph, Node, Op
-from scadeploy.ir.passes.quantize import QuantReport, source_of, synapses_of
 
 INPUT = "input"  # the source name of edges fed by the graded input
 READOUT_VTH = 1 << 17  # netx's integrator threshold: v is clipped below 2^23, so it never fires

@@ -8,11 +8,11 @@ from spikingjelly.activation_based import functional
 
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.export import lower_graph
+from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.data.datasets import load_dataset
 from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.passes.quantize import QuantOptions
 from scadeploy.models import build_model, encode_direct
 
 TIMESTEPS = 4

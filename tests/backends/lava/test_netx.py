@@ -12,6 +12,7 @@ from lava_support import lowered
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.export import lower_graph
 from scadeploy.backends.lava.netx import read_net, ungrouped, write_net
+from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.backends.lava.runner import run_lava
 from scadeploy.errors import DataError, UnsupportedError
 from scadeploy.ir.graph import (
@@ -27,7 +28,6 @@ from scadeploy.ir.graph import (
     Op,
     OutputAttrs,
 )
-from scadeploy.ir.passes.quantize import QuantOptions
 from scadeploy.ir.passes.strip_channels import strip_channels
 from scadeploy.ir.verify import verify
 

@@ -10,13 +10,13 @@ from sew_support import CONNECTIONS, frames, narrow_sew_resnet, sew_resnet18
 
 from scadeploy.backends.lava import export as lava
 from scadeploy.backends.lava.netx import read_net
+from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.backends.lava.rewrites import rewrite_for_lava
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.compiler import compile_model
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Conv2dAttrs, MulAttrs, NeuronAttrs, Op, ScaleAttrs
 from scadeploy.ir.neuron import is_memoryless
-from scadeploy.ir.passes.quantize import QuantOptions
 from scadeploy.targets import load_target
 
 SHAPE = (3, 16, 16)

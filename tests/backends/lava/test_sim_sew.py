@@ -9,10 +9,10 @@ from sew_support import CONNECTIONS, frames, narrow_sew_resnet, sew_resnet18
 
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.export import lower_graph
+from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.backends.lava.runner import run_lava
 from scadeploy.compiler import compile_model
 from scadeploy.ir.graph import Op
-from scadeploy.ir.passes.quantize import QuantOptions
 
 pytestmark = [pytest.mark.lava, pytest.mark.slow]
 

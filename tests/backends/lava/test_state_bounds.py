@@ -11,6 +11,7 @@ from scadeploy.backends.lava import export as lava
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.net import lower
 from scadeploy.backends.lava.netx import write_net
+from scadeploy.backends.lava.quantize import QuantOptions, quantize
 from scadeploy.backends.lava.runner import run_lava
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.cli.compile_cmd import target_summary
@@ -28,7 +29,6 @@ from scadeploy.ir.graph import (
     Op,
     OutputAttrs,
 )
-from scadeploy.ir.passes.quantize import QuantOptions, quantize
 from scadeploy.ir.verify import verify
 from scadeploy.targets import Target, load_target
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from support import INPUT_SHAPES, masked_model
 
+from scadeploy.backends.lava.quantize import QuantOptions, quantize
 from scadeploy.backends.lava.rewrites import rewrite_for_lava
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import TargetError, UnsupportedError
@@ -26,7 +27,6 @@ from scadeploy.ir.graph import (
     OutputAttrs,
 )
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
-from scadeploy.ir.passes.quantize import QuantOptions, quantize
 from scadeploy.ir.verify import verify
 
 T = 4
