@@ -229,6 +229,17 @@ class Graph:
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
 
+    def downstream(self, name: str) -> list[Node]:
+        """Every node that reads `name`, directly or through other nodes."""
+        seen: dict[str, Node] = {}
+        stack = [name]
+        while stack:
+            for reader in self.consumers(stack.pop()):
+                if reader.name not in seen:
+                    seen[reader.name] = reader
+                    stack.append(reader.name)
+        return list(seen.values())
+
     def of_op(self, *ops: Op) -> list[Node]:
         return [n for n in self.nodes if n.op in ops]
 

@@ -168,17 +168,6 @@ def readout_of(graph: Graph) -> Readout | None:
     return None
 
 
-def _downstream(graph: Graph, name: str) -> list[Node]:
-    seen: dict[str, Node] = {}
-    stack = [name]
-    while stack:
-        for reader in graph.consumers(stack.pop()):
-            if reader.name not in seen:
-                seen[reader.name] = reader
-                stack.append(reader.name)
-    return list(seen.values())
-
-
 def quantize_problems(graph: Graph) -> list[str]:
     """Everything this pass cannot express, one readable line each."""
     problems = []
@@ -196,7 +185,7 @@ def quantize_problems(graph: Graph) -> list[str]:
                                                                       for c in graph.consumers(node.name)):
             problems.append(f"add {where} must feed neurons only (Loihi sums synaptic input into a neuron)")
     for mean in graph.of_op(Op.MEAN_OVER_TIME):
-        tail = [n for n in _downstream(graph, mean.name) if n.op is not Op.OUTPUT]
+        tail = [n for n in graph.downstream(mean.name) if n.op is not Op.OUTPUT]
         if any(n.op is not Op.FLATTEN and n.name not in allowed for n in tail):
             problems.append(f"after mean_over_time '{mean.name}' only a linear readout (or a sum of them) is "
                             f"supported, got {[n.op.value for n in tail]}")

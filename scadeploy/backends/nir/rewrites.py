@@ -38,7 +38,7 @@ def rewrite_problems(graph: Graph) -> list[str]:
         problems.append(f"max pooling '{node.name}' reads analog values, not spikes (NIR has no max "
                         "pooling; only an OR of spikes is exact)")
     for node in graph.of_op(Op.MEAN_OVER_TIME):
-        tail = _downstream(graph, node.name)
+        tail = graph.downstream(node.name)
         if any(n.op not in LINEAR_TAIL for n in tail):
             problems.append(f"the time mean '{node.name}' is followed by "
                             f"{sorted({n.op.value for n in tail} - {o.value for o in LINEAR_TAIL})}, so it cannot "
@@ -48,16 +48,6 @@ def rewrite_problems(graph: Graph) -> list[str]:
     problems += [f"scale '{n.name}' is read by something other than conv/linear weights it could fold into (NIR's "
                  "Scale node is not read by spikingjelly's importer)" for n in unfolded_scales(graph)]
     return problems + [f"{p} (NIR has no product of two signals)" for p in logic_problems(graph)]
-
-
-def _downstream(graph: Graph, name: str) -> list[Node]:
-    seen, stack = {}, [name]
-    while stack:
-        for consumer in graph.consumers(stack.pop()):
-            if consumer.name not in seen:
-                seen[consumer.name] = consumer
-                stack.append(consumer.name)
-    return list(seen.values())
 
 
 PASSES = (Pass("fold_scale", fold_scale), Pass("spike_logic", partial(spike_logic, grouped=False)))
