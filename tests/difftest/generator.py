@@ -7,8 +7,8 @@ random thresholds, resets and `decay_input`; max and average pooling; residual a
 (also after flatten); SEW spike products (AND, IAND) where the IR has them; flatten, linear,
 dropout; a mean-over-time or a per-step head. Masks are SCA-style (filter, bias, BN gamma and beta
 zeroed), with the traps that break naive stripping: a masked channel whose BN shift sits just
-below, at or above the threshold (a constant input that may fire), and adds whose producers are
-masked differently.
+below, at or above the threshold (a constant input that may fire), adds whose producers are
+masked differently, and (with masks read off the weights) a layer whose every channel is masked.
 """
 
 from __future__ import annotations
@@ -240,6 +240,7 @@ def _apply_masks(net: SpecNet, spec: Spec, rng: random.Random, case: Case) -> di
     flat = list(_walk(spec))
     head = flat[-1]["key"]
     masks = {}
+    whole = random.Random(case.seed * 7 + 3)  # its own stream: the trap leaves every other draw as it was
     for i, s in enumerate(flat):
         if s["op"] not in ("conv", "linear") or s["key"] == head:
             continue
@@ -247,6 +248,9 @@ def _apply_masks(net: SpecNet, spec: Spec, rng: random.Random, case: Case) -> di
         keep = torch.tensor([rng.random() < 0.6 for _ in range(out)])
         if not bool(keep.any()):
             keep[rng.randrange(out)] = True
+        if case.auto_masks and whole.random() < 0.05:  # a fully masked layer (given masks refuse it)
+            keep[:] = False
+            case.traps.append(f"{s['key']} fully masked")
         module = net.layers[s["key"]]
         module.weight[~keep] = 0
         if module.bias is not None:

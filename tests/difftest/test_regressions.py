@@ -30,3 +30,18 @@ def test_seed_18_a_firing_channel_annihilated_by_a_product_is_kept():
     case = random_case(18)
     verdict = judge(case)
     assert not verdict.failed, verdict.failures()
+
+
+def test_seed_56_a_fully_masked_layer_compiles_with_one_silent_channel_kept():
+    from difftest.generator import build
+
+    from scadeploy.compiler import compile_model
+    from scadeploy.ir.graph import Encoding
+
+    case = random_case(56)
+    model, masks, x = build(case)
+    assert masks is None and any("fully masked" in t for t in case.traps)
+    result = compile_model(model, masks, x, case.timesteps, Encoding(case.encoding))
+    assert result.parity.exact
+    assert any("every channel is masked" in k.reason for k in result.report.kept)
+    assert not judge(case).failed

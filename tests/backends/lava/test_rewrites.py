@@ -59,7 +59,8 @@ def test_unexpressible_pooling_is_listed():
     graph = _avgpool_conv_graph()
     bad = graph.with_nodes([n.with_(op=Op.MAXPOOL) if n.name == "pool" else n for n in graph.nodes])
     overlapping = graph.with_nodes([n.with_(attrs=PoolAttrs((2, 2), (1, 1)), shape=(2, 7, 7)) if n.name == "pool"
-                                    else n for n in graph.nodes])
+                                    else n.with_(shape=(3, 7, 7)) if n.name in ("conv", "output") else n
+                                    for n in graph.nodes])
     assert "reads analog values" in rewrite_problems(bad)[0]
     assert "kernel == stride" in rewrite_problems(overlapping)[0]
     with pytest.raises(UnsupportedError, match="reads analog values"):
