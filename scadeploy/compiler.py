@@ -20,6 +20,7 @@ import logging
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
 from types import ModuleType
@@ -66,9 +67,10 @@ class CompileResult:
     targets: dict[str, dict] = field(default_factory=dict)
     refused: dict[str, dict] = field(default_factory=dict)  # target name -> {"backend", "reason"[, "hint"]}
 
-    @property
+    @cached_property
     def deployable(self) -> Graph:
-        """The stripped graph with BN and adaptive pools folded (`ir/passes/deploy.py`): what every backend consumes."""
+        """The stripped graph through the deploy passes (`ir/passes/deploy.py`): what every backend consumes.
+        Computed once: the manifest's graph and every target read the same one."""
         return deployable_graph(self.stripped)
 
 

@@ -59,7 +59,7 @@ def compare_stripped(masked: Graph, stripped: Graph, kept_index: dict[str, torch
     ref32, out32 = (run_graph(g, x, record=True) for g in (masked, stripped))
     compared, mismatches, removed = _compare_spikes(ref.spikes, out.spikes, kept_index)
     _, mismatches32, removed32 = _compare_spikes(ref32.spikes, out32.spikes, kept_index)
-    flips = judge_float32_flips(masked, ref32.spikes, out32.spikes, kept_index, x) if mismatches32 else None
+    flips = judge_float32_flips(masked, ref32.spikes, out32.spikes, kept_index, x)
     return StripParity(
         samples=sample_count(masked, x),
         spikes_compared=compared,
@@ -69,8 +69,8 @@ def compare_stripped(masked: Graph, stripped: Graph, kept_index: dict[str, torch
         max_logit_diff_f32=float((ref32.logits - out32.logits).abs().max()),
         class_agreement_f32=float((ref32.logits.argmax(1) == out32.logits.argmax(1)).float().mean()),
         spike_mismatches_f32=mismatches32,
-        float32_root_flips=flips.roots if flips else 0,
-        float32_ties=flips.ties if flips else 0,
+        float32_root_flips=flips.roots,
+        float32_ties=flips.ties,
     )
 
 

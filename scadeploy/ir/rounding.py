@@ -26,7 +26,7 @@ from scadeploy.ir.neuron import initial_potential, neuron_charge, neuron_fire_re
 from scadeploy.ir.ops import OPS
 from scadeploy.ir.reference import Value
 
-U32 = 2.0**-24
+U32 = 2.0**-24  # float32 unit roundoff: every float32 operation returns the exact result times (1 + d), |d| <= U32
 NEURON_OPS_SLACK = 4.0  # a charge, fire and reset: at most four roundings of magnitudes <= |v| + |x| + |h|
 
 
@@ -208,6 +208,8 @@ def judge_float32_flips(graph: Graph, spikes_a: dict[str, torch.Tensor], spikes_
     """Judge the flips between run `a` of `graph` and run `b` (of the same graph, or of its stripped form:
     `kept_index` restricts `a` to the channels `b` kept) on inputs `x`; spikes are `[T, N, ...]`."""
     diff = {name: _restricted(a, kept_index.get(name)) != spikes_b[name] for name, a in spikes_a.items()}
+    if not any(bool(d.any()) for d in diff.values()):
+        return Float32Flips(0, 0, 0)  # nothing to judge: no bound needed
     # ever_diff[name][t, n]: some position of the neuron differs at a step <= t, in sample n
     ever = {name: d.flatten(2).any(-1).to(torch.int8).cummax(0).values.bool() for name, d in diff.items()}
     traces = neuron_traces(graph, x)

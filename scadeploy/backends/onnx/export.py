@@ -118,17 +118,13 @@ def judge_runtime(graph: Graph, x: torch.Tensor, ref: RunResult, logits: torch.T
                   folded_spikes: dict[str, torch.Tensor], tolerance: float) -> dict:
     """The fields of a RuntimeParity: a runtime's logits and folded spikes `[T*N, C (+ alignment), ...]`
     against the float32 reference run `ref` on `x`, flips judged tie-aware."""
-    flips = compared = 0
-    got = {}
-    for name, expected in ref.spikes.items():
-        got[name] = folded_spikes[name][:, : expected.shape[2]].reshape(expected.shape)  # alignment comes last
-        flips += int((got[name] != expected).sum())
-        compared += expected.numel()
-    judged = judge_float32_flips(graph, ref.spikes, got, {}, x) if flips else None
+    got = {name: folded_spikes[name][:, : expected.shape[2]].reshape(expected.shape)  # alignment comes last
+           for name, expected in ref.spikes.items()}
+    judged = judge_float32_flips(graph, ref.spikes, got, {}, x)
     return {"samples": sample_count(graph, x), "max_logit_diff": float((logits - ref.logits).abs().max()),
             "class_agreement": float((logits.argmax(1) == ref.logits.argmax(1)).float().mean()),
-            "spikes_compared": compared, "spike_flips": flips, "tolerance": float(tolerance),
-            "spike_flip_roots": judged.roots if judged else 0, "spike_ties": judged.ties if judged else 0}
+            "spikes_compared": sum(s.numel() for s in ref.spikes.values()), "spike_flips": judged.flips,
+            "tolerance": float(tolerance), "spike_flip_roots": judged.roots, "spike_ties": judged.ties}
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ import torch
 from scadeploy.ir.graph import Graph, NeuronAttrs, NeuronKind, Node, Op
 from scadeploy.ir.neuron import initial_potential, neuron_charge, neuron_fire_reset
 from scadeploy.ir.passes.channel_groups import ChannelGroups
+from scadeploy.ir.rounding import U32
 
-# NOTE: float32 unit roundoff. Every float32 operation returns the exact result times (1 + d),
-# |d| <= U32. An expression is charged `slack` roundings of the sum of its terms' magnitudes, which
+# NOTE: float32 unit roundoff U32 (`ir/rounding.py`). Every float32 operation returns the exact result
+# times (1 + d), |d| <= U32. An expression is charged `slack` roundings of the sum of its terms' magnitudes, which
 # bounds its error for any evaluation order: 2 for a neuron's charge (one to four operations whose
 # results are bounded by |v| + |x| + |v_reset| + |h|), 8 for BN (scale = w / sqrt(var + eps) and
 # three more operations, possibly refolded into a conv bias).
-U32 = 2.0**-24
 NEURON_SLACK = 2.0
 BN_SLACK = 8.0
 
