@@ -15,6 +15,7 @@ from scadeploy.models import MODEL_WIDTH_ARG, MODELS, NEURON_KINDS
 from scadeploy.sca import EpochStats, TrainConfig, train
 from scadeploy.sca.activity import SCORES
 from scadeploy.sca.distributed import rank
+from scadeploy.sca.regrow import REGROW_INITS
 from scadeploy.sca.structure import RANKINGS
 
 
@@ -61,6 +62,19 @@ def epoch_line(stats: EpochStats, epochs: int) -> str:
 @click.option("--augment/--no-augment", default=None,
               help="Random shift (and flip for CIFAR) of training images (default: the dataset's recipe, measured: "
                    "off for digits and mnist5k, on for CIFAR).")
+@click.option("--finetune", default=0, show_default=True, type=int,
+              help="Epochs after --epochs with the structure frozen (pruned weights held at zero) and the learning "
+                   "rate restarted, so the final widths are trained as such; 0: the paper's.")
+@click.option("--finetune-lr", type=float, help="Initial learning rate of the fine-tuning phase (default: --lr).")
+@click.option("--teacher", type=click.Path(dir_okay=False, exists=True),
+              help="Checkpoint (e.g. the dense model) whose logits are distilled into the student.")
+@click.option("--kd-weight", default=0.5, show_default=True, type=float,
+              help="Share of the distillation term in the loss (with --teacher).")
+@click.option("--kd-temperature", default=4.0, show_default=True, type=float,
+              help="Softmax temperature of the distillation term (with --teacher).")
+@click.option("--regrow-init", default="momentum", show_default=True, type=click.Choice(list(REGROW_INITS)),
+              help="momentum: a regrown channel resumes where its momentum left it (the paper's); reinit: fresh "
+                   "filter, BN and momentum.")
 @click.option("--width", "widths", multiple=True, type=int,
               help="Width of each prunable layer in order (repeat), instead of the model's default.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
@@ -78,6 +92,9 @@ def command(output: str, force: bool, as_json: bool, widths: tuple[int, ...], **
       scadeploy train --keep 0.3 -o digits.pt
       scadeploy train --keep 0.2 --ranking paper -o paper-rule.pt
       scadeploy train --model vgg_mnist --dataset mnist5k --keep 0.2 -o mnist.pt
+      scadeploy train --model vgg_mnist_wide --dataset mnist5k --epochs 12 -o dense.pt
+      scadeploy train --model vgg_mnist_wide --dataset mnist5k --keep 0.2 --ramp 4 --finetune 4 \\
+          --teacher dense.pt --regrow-init reinit -o sca.pt
       scadeploy train --model vgg16 --dataset cifar10 --data-dir data --keep 0.3 -o vgg.pt
       torchrun --nproc_per_node 2 -m scadeploy train --keep 0.3 -o digits.pt
     """
@@ -97,7 +114,7 @@ def command(output: str, force: bool, as_json: bool, widths: tuple[int, ...], **
 
         def on_epoch(stats: EpochStats) -> None:
             if show:
-                bar.write(epoch_line(stats, config.epochs))
+                bar.write(epoch_line(stats, config.total_epochs))
 
         result = train(config, on_step=on_step, on_epoch=on_epoch)
     if rank() != 0:

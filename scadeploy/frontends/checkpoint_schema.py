@@ -144,6 +144,7 @@ MODEL_KWARGS: dict[str, tuple[str, ...]] = {
     "digits": (*_COMMON_KWARGS, "widths"),
     "vgg16": (*_COMMON_KWARGS, "widths", "hidden", "config"),
     "vgg_mnist": (*_COMMON_KWARGS, "widths", "hidden", "config"),
+    "vgg_mnist_wide": (*_COMMON_KWARGS, "widths", "hidden", "config"),
     "resnet18": (*_COMMON_KWARGS, "block_widths", "stage_widths"),
 }
 

@@ -11,17 +11,19 @@ from scadeploy.errors import UnsupportedError
 from scadeploy.models.common import NEURON_KINDS, MeanOverTime, PrunableUnit, make_neuron, randomize_batchnorm
 from scadeploy.models.digits import digits_net
 from scadeploy.models.resnet import resnet18
-from scadeploy.models.vgg import vgg16, vgg_mnist
+from scadeploy.models.vgg import vgg16, vgg_mnist, vgg_mnist_wide
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "digits": digits_net,
     "vgg16": vgg16,
     "vgg_mnist": vgg_mnist,
+    "vgg_mnist_wide": vgg_mnist_wide,
     "resnet18": resnet18,
 }
 
 # The constructor argument that takes the widths of the prunable units, in prunable_units() order.
 MODEL_WIDTH_ARG: dict[str, str] = {"digits": "widths", "vgg16": "widths", "vgg_mnist": "widths",
+                                   "vgg_mnist_wide": "widths",
                                    "resnet18": "block_widths"}
 
 

@@ -86,3 +86,18 @@ def vgg_mnist(**kwargs) -> SpikingVGG:
     kwargs.setdefault("in_channels", 1)
     kwargs.setdefault("input_size", 28)
     return SpikingVGG(**kwargs)
+
+
+VGG_MNIST_WIDE_CONFIG: tuple[int | str, ...] = (32, "M", 32, 64, "M", 64, 128, "M", 128)
+
+
+def vgg_mnist_wide(**kwargs) -> SpikingVGG:
+    """vgg_mnist at 4x its channels on average (32-32-64-64-128-128, hidden 256): room for pruning to pay.
+
+    The narrow model is not over-parameterised for mnist5k (dense 96.7%; at keep 0.1 it keeps 1-3
+    channels a layer), so pruning it mostly measures how a starved network trains. This one trains
+    an epoch of mnist5k in about 15 s on two CPU threads.
+    """
+    kwargs.setdefault("config", VGG_MNIST_WIDE_CONFIG)
+    kwargs.setdefault("hidden", 2 * VGG_MNIST_HIDDEN)
+    return vgg_mnist(**kwargs)

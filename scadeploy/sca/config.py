@@ -25,6 +25,13 @@ benchmarks/sca_study.py, results in benchmarks/results/sca_study.md and the READ
   schedule of Zhu & Gupta (2017) instead of the paper's fixed target from the first update.
 - `augment`: DECISION: off by default for digits and mnist5k. On 8x8 digits the 1-pixel shift
   moves 12.5% of the image; without it a review measured SCA at keep 0.2 94.2% against 88.2%.
+- `finetune`: epochs after the `epochs` of structure learning in which the masks are frozen, the
+  pruned weights held at exactly zero after every step, and the learning rate restarted (fresh
+  momentum, cosine decay to 0), so the final widths are trained as such (the fine-tune phase of
+  train-prune-fine-tune, Han et al., 2015). 0 is the paper's: the structure changes until the end.
+- `teacher`, `kd_weight`, `kd_temperature`: distillation from a trained checkpoint (distill.py).
+- `regrow_init`: "momentum" (the paper's) or "reinit" (regrow.py).
+Measured in benchmarks/sca_beyond.py (benchmarks/results/sca_beyond.md).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from scadeploy.errors import ScadeployError
 from scadeploy.frontends.checkpoint import Checkpoint
 from scadeploy.models import MODELS, NEURON_KINDS
 from scadeploy.sca.activity import SCORES
+from scadeploy.sca.regrow import REGROW_INITS
 from scadeploy.sca.structure import RANKINGS, Budget, default_budget
 
 
@@ -97,12 +105,23 @@ class TrainConfig:
     warmup: int = 0  # dense epochs before the first structure update
     ramp: int = 0  # structure updates over which the kept fraction falls from 1 to the target (0: at once)
     augment: bool | None = None  # None: the dataset's recipe
+    finetune: int = 0  # epochs after `epochs` with the structure frozen and the lr restarted
+    finetune_lr: float | None = None  # None: the run's initial lr
+    teacher: str | None = None  # checkpoint whose logits are distilled into the student
+    kd_weight: float = 0.5  # share of the distillation term in the loss (with a teacher)
+    kd_temperature: float = 4.0
+    regrow_init: str = "momentum"  # see REGROW_INITS in regrow.py; "momentum" is the paper's
     device: str = "cpu"
     model_kwargs: dict = field(default_factory=dict)  # e.g. smaller widths for tests
 
     @property
     def recipe(self) -> Recipe:
         return RECIPES[self.dataset]
+
+    @property
+    def total_epochs(self) -> int:
+        """Structure-learning epochs plus fine-tuning epochs (resolved configs only)."""
+        return self.epochs + self.finetune
 
     @property
     def budget(self) -> Budget | None:
@@ -118,12 +137,14 @@ class TrainConfig:
         self.validate()
         return replace(self, epochs=self.epochs if self.epochs is not None else self.recipe.epochs,
                        lr=self.lr if self.lr is not None else self.recipe.lr,
+                       finetune_lr=self.finetune_lr if self.finetune_lr is not None else
+                       (self.lr if self.lr is not None else self.recipe.lr),
                        grad_window=self.grad_window if self.grad_window is not None else self.recipe.grad_window,
                        augment=self.augment if self.augment is not None else self.recipe.augment)
 
     def validate(self) -> None:
         choices = {"model": MODELS, "dataset": DATASETS, "neuron": NEURON_KINDS, "score": SCORES,
-                   "ranking": RANKINGS}
+                   "ranking": RANKINGS, "regrow_init": REGROW_INITS}
         checks = [(getattr(self, key) in options, f"unknown {key} '{getattr(self, key)}'",
                    f"choose one of {', '.join(options)}") for key, options in choices.items()]
         checks += [
@@ -143,6 +164,13 @@ class TrainConfig:
              f"warm-up must be 0 or more epochs and fewer than the {self.epochs} epochs, got {self.warmup}",
              "the structure needs at least one update after the warm-up"),
             (self.ramp >= 0, f"ramp must be 0 (the target at once) or a number of updates, got {self.ramp}", None),
+            (self.finetune >= 0, f"fine-tuning must be 0 or more epochs, got {self.finetune}", None),
+            (self.finetune_lr is None or self.finetune_lr > 0,
+             f"fine-tuning learning rate must be positive, got {self.finetune_lr}", None),
+            (0.0 <= self.kd_weight <= 1.0, f"distillation weight must be in [0, 1], got {self.kd_weight}",
+             "0 trains on the labels only, 1 on the teacher only"),
+            (self.kd_temperature > 0, f"distillation temperature must be positive, got {self.kd_temperature}",
+             "e.g. 4"),
             (self.device == "cpu" or self.device.startswith("cuda"), f"unknown device '{self.device}'",
              "use cpu or cuda"),
         ]

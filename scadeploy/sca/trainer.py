@@ -1,13 +1,16 @@
 """The SCA training loop: surrogate-gradient SGD with an L1 sub-gradient and one structure update per epoch.
 
 Per epoch: train on every batch (recording channel activity at the prunable neurons, and
-|dL/d gamma| over the last `grad_window` batches, or all of them for 0), step the lr schedule, then recompute the
-masks from scratch and apply them once (conv filter, BN gamma and beta of pruned channels set
-to 0), then evaluate. NOTE: while a pruned channel's filter is exactly zero, dL/d gamma and dL/dW
-are exactly zero (its BN input is zero); beta still trains but moves neither. Only the optimizer
-momentum kept from before the pruning lets the filter and gamma drift, which is what makes the
-regrowth signal non-zero; so the optimizer state is kept on purpose. `warmup` epochs train dense
-before the first update. Loss: cross-entropy on the model's output, the linear head of the time-mean spikes.
+|dL/d gamma| over the last `grad_window` batches, or all of them for 0), step the lr schedule, then
+recompute the masks from scratch and apply them once (conv filter, BN gamma and beta of pruned
+channels set to 0), then evaluate. `finetune` epochs follow with the masks frozen (re-applied after
+every step, so pruned weights stay exactly zero), a fresh optimizer and a cosine-decayed restarted
+lr. NOTE: while a pruned channel's filter is exactly zero, dL/d gamma and dL/dW are exactly zero
+(its BN input is zero); beta still trains but moves neither. Only the optimizer momentum kept from
+before the pruning lets the filter and gamma drift, which is what makes the regrowth signal
+non-zero; so the optimizer state is kept on purpose (`regrow_init` "reinit" restarts what regrows).
+`warmup` epochs train dense before the first update. Loss: cross-entropy on the model's output, the
+linear head of the time-mean spikes, blended with a teacher's soft targets when there is one.
 Under `torchrun` the model is wrapped in DDP and every per-channel signal is all-reduced, so each
 rank computes the same masks. This module never imports Lava (it sets the multiprocessing start
 method at import, which breaks torch.distributed and DataLoader workers).
@@ -34,6 +37,8 @@ from scadeploy.sca import distributed
 from scadeploy.sca.activity import ActivityRecorder, GammaGradRecorder, neuron_attrs
 from scadeploy.sca.augment import random_crop_flip
 from scadeploy.sca.config import ConfigError, EpochStats, TrainConfig, TrainResult
+from scadeploy.sca.distill import Teacher, distillation_loss
+from scadeploy.sca.regrow import reinit_channels
 from scadeploy.sca.structure import mask_changes, ramped_budget, select_masks
 
 EVAL_BATCH = 256
@@ -88,10 +93,12 @@ class Trainer:
             if isinstance(module, BaseNode):  # activity is replayed by hooks; v_seq storage is slow
                 module.store_v_seq = False
         self.net = DistributedDataParallel(self.model) if distributed.is_distributed() else self.model
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
-                                         weight_decay=config.weight_decay)
+        self.optimizer = self._optimizer(config.lr)
         milestones = sorted({max(1, round(f * config.epochs)) for f in config.lr_milestones})
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.1)
+        self.frozen = False  # True in the fine-tuning phase: masks fixed and re-applied after every step
+        self.teacher = self._teacher()
+        self.regrow_generator = torch.Generator().manual_seed(config.seed + 7919)
         self.l1_params = [m.weight for m in self.model.modules()
                           if isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == (3, 3)]
         self.budget = config.budget
@@ -101,18 +108,43 @@ class Trainer:
         self.order_generator = torch.Generator().manual_seed(config.seed)
         self.augment_generator = torch.Generator().manual_seed(config.seed + 1 + distributed.rank())
 
+    def _optimizer(self, lr: float) -> torch.optim.SGD:
+        return torch.optim.SGD(self.model.parameters(), lr=lr, momentum=self.config.momentum,
+                               weight_decay=self.config.weight_decay)
+
+    def _teacher(self) -> Teacher | None:
+        cfg = self.config
+        if cfg.teacher is None:
+            return None
+        input_shape, num_classes = dataset_info(cfg.dataset)
+        teacher = Teacher(cfg.teacher, cfg.dataset, input_shape, num_classes, self.device)
+        if not cfg.augment:  # the same images every epoch: one pass gives every soft target
+            teacher.cache(self.train_set[0])
+        return teacher
+
+    def start_finetune(self) -> None:
+        """Freeze the structure and restart the lr: fresh momentum, cosine decay to 0 over the fine-tune epochs."""
+        self.frozen = True
+        apply_masks(self.model, self.masks)
+        if self.activity is not None:  # no more structure updates: stop replaying the neurons
+            self.activity.remove()
+        self.optimizer = self._optimizer(self.config.finetune_lr)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.config.finetune)
+
     def run(self, on_step: StepCallback | None, on_epoch: EpochCallback | None) -> TrainResult:
         start = time.perf_counter()
         history = []
-        for epoch in range(1, self.config.epochs + 1):
+        for epoch in range(1, self.config.total_epochs + 1):
             t0 = time.perf_counter()
+            if epoch == self.config.epochs + 1:
+                self.start_finetune()
             lr = self.optimizer.param_groups[0]["lr"]
             loss, train_acc = self.train_epoch(epoch, on_step)
             self.scheduler.step()
             changes = {"pruned": 0, "regrown": 0}
-            if self.budget and epoch > self.config.warmup:
+            if self.budget and not self.frozen and epoch > self.config.warmup:
                 changes = self.update_structure(epoch - self.config.warmup)
-            elif self.budget:  # a dense warm-up epoch: its signals are not carried into the first update
+            elif self.budget and not self.frozen:  # a dense warm-up epoch: its signals are not carried forward
                 self.activity.reset()
                 self.gamma_grad.reset()
             test_acc = self.evaluate()
@@ -147,20 +179,30 @@ class Trainer:
                 x = random_crop_flip(x, cfg.recipe.crop_padding, cfg.recipe.flip, self.augment_generator)
             x, y = x.to(self.device), y.to(self.device)
             out = self.net(encode_direct(x, cfg.timesteps))
-            loss = F.cross_entropy(out, y)
+            loss = self.loss(out, y, x, batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             l1_subgradient(self.l1_params, cfg.l1)
-            if cfg.grad_window == 0 or step >= steps - cfg.grad_window:
+            if not self.frozen and (cfg.grad_window == 0 or step >= steps - cfg.grad_window):
                 self.gamma_grad.record()
             self.optimizer.step()
+            if self.frozen:
+                apply_masks(self.model, self.masks)
             functional.reset_net(self.model)
             totals += torch.tensor([loss.item() * len(y), (out.argmax(1) == y).sum().item(), len(y)],
                                    dtype=torch.float64)
             if on_step is not None and distributed.rank() == 0:
-                on_step((epoch - 1) * steps + step + 1, cfg.epochs * steps)
+                on_step((epoch - 1) * steps + step + 1, cfg.total_epochs * steps)
         loss_sum, correct, count = distributed.all_reduce_sum(totals.to(self.device)).tolist()
         return loss_sum / count, 100.0 * correct / count
+
+    def loss(self, out: torch.Tensor, labels: torch.Tensor, images: torch.Tensor,
+             indices: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy, blended with the teacher's soft targets when there is a teacher."""
+        if self.teacher is None:
+            return F.cross_entropy(out, labels)
+        teacher = self.teacher.targets(images, indices)
+        return distillation_loss(out, teacher, labels, self.config.kd_weight, self.config.kd_temperature)
 
     def update_structure(self, update: int | None = None) -> dict[str, int]:
         """Recompute the masks from this epoch's signals and apply them once; the optimizer state is kept.
@@ -171,8 +213,11 @@ class Trainer:
         new = select_masks(self.activity.scores(), self.gamma_grad.scores(), budget, self.config.floor,
                            self.masks, self.config.prune_only, self.config.ranking, self.config.min_keep)
         changes = mask_changes(self.masks, new)
+        regrown = {name: new[name] & ~self.masks[name] for name in new}
         self.masks = new
         apply_masks(self.model, self.masks)
+        if self.config.regrow_init == "reinit":
+            reinit_channels(self.model, self.optimizer, regrown, self.regrow_generator)
         self.activity.reset()
         self.gamma_grad.reset()
         return changes

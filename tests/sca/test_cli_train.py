@@ -31,6 +31,21 @@ def test_train_json_then_compile_strips_every_pruned_channel(tmp_path):
     assert compiled.parity.exact and manifest["parity"]["stripped_vs_masked"]["inputs"] == "digits test split"
 
 
+def test_every_recipe_option_still_strips_exactly(tmp_path):
+    teacher = tmp_path / "dense.pt"
+    assert invoke("train", "--epochs", "1", *SMALL_DIGITS, "-o", str(teacher)).exit_code == 0
+    path = tmp_path / "student.pt"
+    result = invoke("train", "--keep", "0.2", "--epochs", "2", "--ramp", "2", "--finetune", "1",
+                    "--regrow-init", "reinit", "--teacher", str(teacher), "--kd-weight", "0.7", *SMALL_DIGITS,
+                    "-o", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["history"]) == 3
+    ckpt = load_checkpoint(path)
+    compiled, _ = compile_checkpoint(path, tmp_path / "out")
+    assert compiled.report.kept == [] and compiled.parity.exact
+    assert ckpt.meta["config"]["teacher"] == str(teacher) and ckpt.meta["config"]["finetune"] == 1
+
+
 def test_train_prints_epoch_lines(tmp_path):
     result = invoke("train", "--keep", "0.5", "--epochs", "1", "--prune-only", *SMALL_DIGITS,
                     "-o", str(tmp_path / "d.pt"))

@@ -146,3 +146,44 @@ def test_augmentation_default_is_the_recipe(dataset, augment):
 def test_recipe_controls_are_checked(options, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(keep_ratio=0.3, **options).resolved()
+
+
+def test_finetune_freezes_the_structure_restarts_the_lr_and_keeps_pruned_weights_zero():
+    config = TrainConfig(keep_ratio=0.3, epochs=2, finetune=2, finetune_lr=0.02, batch_size=128,
+                         model_kwargs={"widths": [8, 16, 16]})
+    trainer = Trainer(config)
+    history = trainer.run(None, None).history
+    assert [h.epoch for h in history] == [1, 2, 3, 4]
+    assert history[2].lr == pytest.approx(0.02) and history[3].lr < history[2].lr  # restarted, then cosine
+    assert [h.pruned + h.regrown for h in history[2:]] == [0, 0]  # no structure update while fine-tuning
+    assert history[2].kept == history[1].kept == history[3].kept
+    for weight, gamma, beta in _pruned_params(trainer.model, trainer.masks):
+        assert not weight.any() and not gamma.any() and not beta.any()  # held at zero after every step
+
+
+def test_reinit_restarts_what_regrows():
+    config = TrainConfig(**{**SMALL.__dict__, "regrow_init": "reinit"})
+    trainer = Trainer(config)
+    trainer.train_epoch(1)
+    trainer.update_structure()
+    old = trainer.masks
+    trainer.train_epoch(2)
+    trainer.update_structure()
+    modules = dict(trainer.model.named_modules())
+    for unit in trainer.model.prunable_units():
+        regrown = trainer.masks[unit.conv] & ~old[unit.conv]
+        if regrown.any():
+            assert bool((modules[unit.bn].weight[regrown] == 1).all())
+            assert bool(modules[unit.conv].weight[regrown].abs().sum(dim=(1, 2, 3)).gt(0).all())
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"finetune": -1}, "fine-tuning must be"),
+    ({"finetune_lr": 0.0}, "fine-tuning learning rate"),
+    ({"kd_weight": 1.5}, "distillation weight"),
+    ({"kd_temperature": 0.0}, "distillation temperature"),
+    ({"regrow_init": "random"}, "unknown regrow_init"),
+])
+def test_options_beyond_the_paper_are_checked(options, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(keep_ratio=0.3, **options).resolved()
