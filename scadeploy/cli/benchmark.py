@@ -41,6 +41,7 @@ def _print(result: BenchmarkResult) -> None:
     for name, seconds in compiled.items():
         out.print(f"{name} compile time (not in the latency): "
                   + ", ".join(f"batch {b}: {s:.1f} s" for b, s in seconds.items()))
+    _print_streaming(result)
     comparisons = result.comparisons()
     if comparisons:
         keys = [k for k in comparisons[0] if k != "batch_size"]
@@ -54,6 +55,18 @@ def _print(result: BenchmarkResult) -> None:
                                                          for b, r in recommended.items()))
     out.print(f"{settings['threads']} threads, {settings['provider']}, T={settings['timesteps']}, inputs: "
               f"{settings['inputs']}; dense MACs per sample: masked {macs['masked']:,}, stripped {macs['stripped']:,}")
+
+
+def _print_streaming(result: BenchmarkResult) -> None:
+    """Per-step latency of the step runners beside the whole-sequence runner of the same model."""
+    if not result.streaming:
+        return
+    columns = ["runner", "batch", "p50 ms/step", "p90 ms/step", "T·step ms", "seq p50 ms", "T·step/seq",
+               "|Δlogit| vs seq"]
+    rows = [(s.runner, s.batch_size, s.p50_ms, s.p90_ms, s.per_sequence_ms, s.sequence_p50_ms, s.ratio_vs_sequence,
+             s.max_diff_vs_sequence) for s in result.streaming]
+    title = "streaming: model.step.onnx, one call per time step, state kept in ONNX Runtime (I/O binding)"
+    console().print(make_table(title, columns, rows, numeric=columns[1:]))
 
 
 def plot(result: BenchmarkResult, path: Path) -> Path:
@@ -101,7 +114,9 @@ def command(directory: str, batch_sizes: tuple[int, ...], runners: tuple[str, ..
     over the masked ONNX model next to the ratio of their dense MACs. The spikingjelly runners run
     the graphs rebuilt from spikingjelly layers, so they need no model code. torch-compile's compile
     time is reported apart from its latency; openvino-bf16 is not exact, so its precision, logit
-    deviation and (with labelled data) accuracy are shown beside its speed.
+    deviation and (with labelled data) accuracy are shown beside its speed. onnx-step runs
+    DIR/model.step.onnx one time step per call with the state kept in ONNX Runtime; its per-step
+    latency (what a streaming deployment pays per event window) is shown beside the whole sequence's.
 
     \b
     Example:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from scadeploy.artifact.directory import CompiledDir
 from scadeploy.backends.onnx.align import align_channels
-from scadeploy.backends.onnx.export import OnnxOptions, build_models
+from scadeploy.backends.onnx.export import SEQUENCE_FILE, STEP_FILE, OnnxOptions, build_models
 from scadeploy.backends.onnx.runtime import OrtRunner, OrtStepRunner
 from scadeploy.backends.onnx.step import state_specs
 from scadeploy.backends.openvino.runtime import OpenVinoRunner, openvino_available
@@ -67,11 +67,44 @@ def summarize(runner: str, batch_size: int, seconds: list[float]) -> Timing:
                   float(ms.min()), float(batch_size / (p50 / 1e3)))
 
 
+@dataclass(frozen=True)
+class StepTiming:
+    """Streaming latency of a step runner: one time step, the state kept in the runtime (milliseconds).
+
+    A streaming deployment pays this per event window; `per_sequence_ms` (T steps) set against the
+    whole-sequence runner of the same model says what stepping costs over running T at once.
+    """
+
+    runner: str
+    batch_size: int
+    timesteps: int
+    steps: int  # steps timed
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    sequence_runner: str | None = None  # the whole-sequence runner of the same model, when it was measured
+    sequence_p50_ms: float | None = None
+    max_diff_vs_sequence: float | None = None  # max |logit diff| after T steps, against that runner
+
+    @property
+    def per_sequence_ms(self) -> float:
+        return self.timesteps * self.p50_ms
+
+    @property
+    def ratio_vs_sequence(self) -> float | None:
+        return None if self.sequence_p50_ms is None else self.per_sequence_ms / self.sequence_p50_ms
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"per_sequence_ms": self.per_sequence_ms, "ratio_vs_sequence": self.ratio_vs_sequence}
+
+
 def time_runners(runners: Mapping[str, Runner], x: np.ndarray, warmup: int = 3, repeats: int = 20,
-                 progress: bool = True, batch_axis: int = 0) -> dict[str, Timing]:
+                 progress: bool = True, batch_axis: int = 0,
+                 steps: dict[str, list[float]] | None = None) -> dict[str, Timing]:
     """Prepare, warm up, then time every runner `repeats` times, interleaved, on the batch `x`.
 
-    `batch_axis` is 1 for sequence inputs `[T, N, ...]`. Progress shows on terminals only.
+    `batch_axis` is 1 for sequence inputs `[T, N, ...]`. Progress shows on terminals only. Runners
+    that step through time (a `step_seconds` attribute) add each timed step's duration to `steps`.
     """
     batch = int(x.shape[batch_axis])
     for runner in runners.values():
@@ -87,6 +120,8 @@ def time_runners(runners: Mapping[str, Runner], x: np.ndarray, warmup: int = 3, 
                 elapsed = time.perf_counter() - start
                 if i >= warmup:
                     seconds[name].append(elapsed)
+                    if steps is not None and hasattr(runner, "step_seconds"):
+                        steps.setdefault(name, []).extend(runner.step_seconds)
                 bar.update()
     return {name: summarize(name, batch, s) for name, s in seconds.items()}
 
@@ -97,7 +132,8 @@ MASKED = "masked"
 STRIPPED = "stripped"
 RUNNER_KINDS = ("onnx", "onnx-step", "openvino", "openvino-bf16", "torch-compile", "torch-ref", "spikingjelly",
                 "dynamo-onnx")
-DEFAULT_RUNNERS = ("onnx:masked", "onnx:stripped", "spikingjelly:masked", "dynamo-onnx:stripped")
+DEFAULT_RUNNERS = ("onnx:masked", "onnx:stripped", "onnx-step:stripped", "spikingjelly:masked",
+                   "dynamo-onnx:stripped")
 AUTO = "auto"  # every available exact deployment runtime on the stripped model; the fastest is recommended
 ONNX_LOWERED = ("onnx", "onnx-step", "openvino", "openvino-bf16")  # runners of scadeploy's own ONNX lowering
 EXACT_KINDS = ("onnx", "openvino", "torch-compile")  # deployment runtimes whose logits match the reference
@@ -112,6 +148,7 @@ class Variant:
     graph: Graph
     module: nn.Module
     onnx_model: bytes | Path | None = None  # the compiled sequence-layout file, when there is one
+    step_model: bytes | Path | None = None  # the compiled step-layout file, when there is one
 
 
 def auto_runners(device: str = "cpu") -> list[str]:
@@ -155,6 +192,9 @@ def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str =
                options.allow_spinning)
     if kind == "onnx" and variant.onnx_model is not None:
         return OrtRunner(variant.onnx_model, name, *session)
+    if kind == "onnx-step" and variant.step_model is not None:  # state shapes are read from the file
+        return OrtStepRunner(variant.step_model, state_specs(variant.graph), variant.graph.timesteps, *session[:3],
+                             name=name, spinning=options.allow_spinning)
     if kind in ("onnx", "onnx-step"):
         sequence, step = build_models(variant.graph, options)
         if kind == "onnx":
@@ -199,6 +239,7 @@ class BenchmarkResult:
     settings: dict
     quality: dict[str, Quality] = field(default_factory=dict)
     prepare_seconds: dict[str, dict[int, float]] = field(default_factory=dict)  # compile time for torch-compile
+    streaming: list[StepTiming] = field(default_factory=list)  # per-step latency of the step runners
 
     def recommendation(self, tolerance: float = EXACT_TOLERANCE) -> dict:
         """Per batch size, the fastest exact runtime (p50) on the stripped model, among those measured."""
@@ -239,7 +280,8 @@ class BenchmarkResult:
         data = {"settings": self.settings, "dense_macs_per_sample": self.dense_macs, "agreement": self.agreement,
                 "quality": {k: q.to_dict() for k, q in self.quality.items()},
                 "prepare_seconds": {k: {str(b): s for b, s in v.items()} for k, v in self.prepare_seconds.items()},
-                "timings": [t.to_dict() for t in self.timings], "comparisons": self.comparisons()}
+                "timings": [t.to_dict() for t in self.timings], "comparisons": self.comparisons(),
+                "streaming": [s.to_dict() for s in self.streaming]}
         recommended = self.recommendation()
         return data | ({"recommended_runtime": recommended} if recommended["by_batch_size"] else {})
 
@@ -270,6 +312,7 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
     built = {f"{k}:{v}": make_runner(k, variants[v], options, device) for k, v in specs}
     generator = np.random.default_rng(seed)
     timings: list[Timing] = []
+    streaming: list[StepTiming] = []
     checks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {name: [] for name in built}
     prepare_seconds: dict[str, dict[int, float]] = {name: {} for name in built}
     for batch in batch_sizes:
@@ -283,7 +326,11 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
             checks[name].append((runner.run(x), expected, labels))
         sequence = variants[STRIPPED].graph.input.attrs.encoding is Encoding.SEQUENCE
         timed = {**built, **(probes or {})}
-        timings.extend(time_runners(timed, x, warmup, repeats, progress, batch_axis=int(sequence)).values())
+        steps: dict[str, list[float]] = {}
+        measured = time_runners(timed, x, warmup, repeats, progress, batch_axis=int(sequence), steps=steps)
+        timings.extend(measured.values())
+        streaming.extend(step_timing(name, batch, variants[name.split(":")[1]].graph.timesteps, seconds, measured,
+                                     {k: c[-1][0] for k, c in checks.items()}) for name, seconds in steps.items())
     settings = {"threads": options.intra_op_num_threads, "provider": options.provider, "device": device,
                 "graph_optimization_level": options.graph_optimization_level,
                 "intra_op_allow_spinning": options.allow_spinning, "inter_op_num_threads": 1,
@@ -298,7 +345,23 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
     quality = {name: quality_of(checks[name], getattr(runner, "precision", None) or "f32")
                for name, runner in built.items()}
     agreement = {name: q.max_logit_diff for name, q in quality.items()}
-    return BenchmarkResult(timings, macs, agreement, settings, quality, prepare_seconds)
+    return BenchmarkResult(timings, macs, agreement, settings, quality, prepare_seconds, streaming)
+
+
+def step_timing(name: str, batch: int, timesteps: int, seconds: list[float], measured: Mapping[str, Timing],
+                logits: Mapping[str, np.ndarray]) -> StepTiming:
+    """A step runner's per-step latency, set beside the whole-sequence ONNX runner of its model when measured.
+
+    `logits` are every runner's outputs on this batch; the step runner's after T steps must equal the
+    sequence runner's (both run scadeploy's ONNX lowering of one graph).
+    """
+    ms = np.asarray(seconds) * 1e3
+    p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
+    sequence = f"onnx:{name.split(':')[1]}"
+    if sequence not in measured:
+        return StepTiming(name, batch, timesteps, len(ms), p50, p90, p99)
+    diff = float(np.abs(logits[name] - logits[sequence]).max())
+    return StepTiming(name, batch, timesteps, len(ms), p50, p90, p99, sequence, measured[sequence].p50_ms, diff)
 
 
 def quality_of(checks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], precision: str) -> Quality:
@@ -332,9 +395,9 @@ def benchmark_compiled(compiled: CompiledDir, runners: Sequence[str] = DEFAULT_R
     stripped = variant_from_graph(STRIPPED, compiled.graph("stripped"))
     wants_onnx = any(spec == AUTO or parse_runner(spec)[0] in ONNX_LOWERED for spec in runners)
     # a refused onnx target is an error only when a runner needs its lowering (target_files says why)
-    onnx_files = [f for f in compiled.target_files("onnx") if f.name == "model.onnx"] if wants_onnx else []
-    if onnx_files and onnx_files[0].is_file() and device == "cpu":
-        stripped = replace(stripped, onnx_model=onnx_files[0])
+    onnx_files = compiled.target_files("onnx") if wants_onnx else []
+    files = {f.name: f for f in onnx_files if f.is_file()} if device == "cpu" else {}
+    stripped = replace(stripped, onnx_model=files.get(SEQUENCE_FILE), step_model=files.get(STEP_FILE))
     variants = {MASKED: variant_from_graph(MASKED, compiled.graph("masked")), STRIPPED: stripped}
     inputs = compiled.samples(stripped.graph, data, data_dir)
     return benchmark_variants(variants, runners, batch_sizes, options, warmup, repeats, device, progress,

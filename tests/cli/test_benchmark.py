@@ -23,14 +23,16 @@ def test_benchmark_json_and_plot(compiled, tmp_path) -> None:
     data = json.loads(result.stdout)
     assert {t["runner"] for t in data["timings"]} == {"onnx:masked", "onnx:stripped"}
     assert data["comparisons"][0]["batch_size"] == 2 and data["comparisons"][0]["speedup_vs_masked_onnx"] > 0
+    assert data["streaming"] == []  # no step runner asked for
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_benchmark_table(compiled) -> None:
     _, out = compiled
-    result = invoke("benchmark", str(out), *FAST)
+    result = invoke("benchmark", str(out), *FAST, "-r", "onnx-step")
     assert result.exit_code == 0, result.stderr
     assert "onnx:stripped" in result.stdout and "p50 ms" in result.stdout and "dense MACs" in result.stdout
+    assert "streaming" in result.stdout and "p50 ms/step" in result.stdout
     assert (out / "benchmark.png").is_file()
 
 

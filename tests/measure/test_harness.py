@@ -17,6 +17,7 @@ from scadeploy.measure.harness import (
     benchmark_compiled,
     expand_runners,
     parse_runner,
+    step_timing,
     summarize,
     time_runners,
     variant_from_graph,
@@ -66,6 +67,30 @@ def test_benchmark_compiled_compares_masked_and_stripped(compiled) -> None:
     assert rows[0]["speedup_vs_masked_onnx"] > 0 and "speedup_vs_spikingjelly_eager" in rows[0]
     assert result.to_dict()["settings"]["threads"] == 1
     assert result.settings["inputs"] == "uniform random inputs"  # what the checkpoint was compiled on
+
+
+def test_streaming_latency_beside_the_whole_sequence(compiled) -> None:
+    _, out = compiled
+    result = benchmark_compiled(open_compiled(out), runners=("onnx:stripped", "onnx-step"), batch_sizes=(1, 4),
+                                threads=1, warmup=1, repeats=3, progress=False)
+    assert [(s.runner, s.batch_size) for s in result.streaming] == [("onnx-step:stripped", 1),
+                                                                     ("onnx-step:stripped", 4)]
+    for row in result.streaming:
+        assert row.steps == 3 * row.timesteps and 0 < row.p50_ms <= row.p90_ms
+        assert row.max_diff_vs_sequence == 0.0  # DIR's model.step.onnx, T steps, equals DIR's model.onnx
+        sequence = result.timing("onnx:stripped", row.batch_size)
+        assert row.sequence_p50_ms == sequence.p50_ms
+        assert row.ratio_vs_sequence == pytest.approx(row.timesteps * row.p50_ms / sequence.p50_ms)
+    assert result.to_dict()["streaming"][0]["per_sequence_ms"] == result.streaming[0].per_sequence_ms
+
+
+def test_step_timing_reports_a_step_model_that_differs() -> None:
+    measured = {"onnx:stripped": summarize("onnx:stripped", 2, [0.004])}
+    logits = {"onnx-step:stripped": np.array([[1.0, 2.0]]), "onnx:stripped": np.array([[1.0, 2.5]])}
+    row = step_timing("onnx-step:stripped", 2, 4, [0.001, 0.002], measured, logits)
+    assert row.max_diff_vs_sequence == 0.5 and row.ratio_vs_sequence == pytest.approx(4 * 1.5 / 4.0)
+    alone = step_timing("onnx-step:stripped", 2, 4, [0.001], {}, logits)  # no sequence runner measured
+    assert alone.sequence_runner is None and alone.ratio_vs_sequence is None
 
 
 def test_auto_expands_to_the_installed_exact_runtimes() -> None:

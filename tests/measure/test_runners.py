@@ -49,6 +49,22 @@ def test_onnx_runners_match_the_reference(digits) -> None:
     _check(OrtRunner(sequence.SerializeToString(), threads=2, spinning=False), x, expected)
 
 
+def test_step_runner_steps_exactly_like_the_sequence_model(digits) -> None:
+    _, graph, x, _ = digits
+    sequence, step = build_models(graph, OnnxOptions(align_channels=8))
+    whole = OrtRunner(sequence.SerializeToString(), threads=1)
+    whole.prepare(x.shape[0])
+    stepper = OrtStepRunner(step.SerializeToString(), state_specs(graph), graph.timesteps, threads=1)
+    stepper.prepare(x.shape[0])  # unaligned states: their shapes come from the (aligned) file
+    expected = whole.run(x)
+    np.testing.assert_array_equal(stepper.run(x), expected)  # bit for bit
+    assert len(stepper.step_seconds) == graph.timesteps and min(stepper.step_seconds) > 0
+    stepper.reset(x.shape[0])
+    partial = [stepper.step(x if t == 0 else None) for t in range(graph.timesteps)]
+    np.testing.assert_array_equal(partial[-1], expected)
+    assert not np.array_equal(partial[-2], expected)  # the logits build up step by step: state is carried
+
+
 def test_spinning_is_a_session_option(digits) -> None:
     _, graph, _, _ = digits
     sequence, _ = build_models(graph, OnnxOptions())
