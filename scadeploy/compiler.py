@@ -43,12 +43,10 @@ from scadeploy.ir.passes.strip_channels import StripReport, strip_channels
 from scadeploy.models import MODEL_WIDTH_ARG, build_model
 from scadeploy.parity import StripParity, TraceFidelity, compare_stripped, compare_traced, sample_count
 from scadeploy.targets import Target, load_target
+from scadeploy.targets.registry import lookup_backend
 
 log = logging.getLogger(__name__)
 
-# Backends are imported only when a target needs them (Lava changes process-wide settings at import).
-BACKEND_MODULES = {"onnx": "scadeploy.backends.onnx.export", "openvino": "scadeploy.backends.openvino.export",
-                   "lava": "scadeploy.backends.lava.export", "nir": "scadeploy.backends.nir.export"}
 PARITY_SAMPLES = 16
 GRAPH_FILES = {"stripped": "stripped", "masked": "masked"}  # manifest key -> file stem in DIR
 INPUTS_FILE = "inputs.npz"  # the parity inputs, kept in DIR when they came from Python
@@ -75,7 +73,8 @@ class CompileResult:
 
 
 def backend_module(name: str) -> ModuleType:
-    return importlib.import_module(BACKEND_MODULES[name])
+    """The module that compiles for backend `name` (`targets.registry`), imported only when a target needs it."""
+    return importlib.import_module(lookup_backend(name).module)
 
 
 SensorSize = tuple[int, int, int]  # an event sensor's (width, height, polarities), tonic's order
@@ -222,16 +221,14 @@ def _check_distinct_backends(targets: list[Target]) -> None:
 
 
 def _check_targets(targets: list[Target]) -> None:
-    """Fail before the slow part on a mistake in the request itself: two targets of one backend, or a
-    target file whose options are malformed (a fix to the request, not a refusal of the model)."""
+    """Fail before the slow part on a mistake in the request itself: two targets of one name or one
+    backend (a fix to the request, not a refusal of the model). Their options were checked when read."""
     names = [t.name for t in targets]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise TargetError(f"two targets are named '{twice[0]}'", "the manifest keys each target by its name: "
                           "rename one in its target file")
     _check_distinct_backends(targets)
-    for target in targets:
-        backend_module(target.backend).parse_options(target)
 
 
 def refusal(target: Target, error: ScadeployError) -> dict:

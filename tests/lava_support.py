@@ -7,11 +7,11 @@ from support import masked_model
 
 from scadeploy.backends.lava.export import lower_graph
 from scadeploy.backends.lava.net import FixedNet
-from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Graph
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.passes.strip_channels import strip_channels
+from scadeploy.targets.backend_options import LavaOptions
 
 CASES = {
     "digits": ("digits", {}, (1, 8, 8)),
@@ -35,7 +35,7 @@ def folded_graph(case: str, keep: float = 0.5, neuron: str = "if", timesteps: in
 def lowered(case: str, **kwargs) -> tuple[FixedNet, Graph, Graph]:
     """(fixed-point net, quantized IR graph, float graph)."""
     graph = folded_graph(case, **kwargs)
-    net, _, qgraph = lower_graph(graph, QuantOptions())
+    net, _, qgraph = lower_graph(graph, LavaOptions())
     return net, qgraph, graph
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 from rich.table import Table
 
@@ -22,7 +24,7 @@ def command(as_json: bool) -> None:
     targets = [load_target(name) for name in available_targets()]
     if as_json:
         echo_json([{"name": t.name, "backend": t.backend, "description": t.description, "file": str(t.path),
-                    "options": t.options} for t in targets])
+                    "options": asdict(t.options)} for t in targets])
         return
     table = Table(title="deployment targets")
     for col in ("name", "backend", "description"):

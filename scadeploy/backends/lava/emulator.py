@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from scadeploy.backends.lava.net import INPUT, Edge, FixedNet, Layer
-
-STATE_MAX = 2**23
+from scadeploy.targets.lava_limits import DECAY_ONE, MANT_UNIT, STATE_WRAP
 
 
 @dataclass
@@ -39,17 +38,17 @@ class SimResult:
 
 def trunc_decay(x: torch.Tensor, decay: int) -> torch.Tensor:
     """sign(x * (4096 - decay)) * (|x * (4096 - decay)| >> 12): Lava's decay, truncated toward zero."""
-    return torch.div(x * (4096 - decay), 4096, rounding_mode="trunc")
+    return torch.div(x * (DECAY_ONE - decay), DECAY_ONE, rounding_mode="trunc")
 
 
 def wrap_current(u: torch.Tensor) -> torch.Tensor:
     """Lava's single wrap of u into (-2^23, 2^23]."""
-    wrapped = torch.where(u > STATE_MAX, u - 2 * STATE_MAX, u)
-    return torch.where(wrapped <= -STATE_MAX, u + 2 * STATE_MAX, wrapped)
+    wrapped = torch.where(u > STATE_WRAP, u - 2 * STATE_WRAP, u)
+    return torch.where(wrapped <= -STATE_WRAP, u + 2 * STATE_WRAP, wrapped)
 
 
 def signed_clamp24(x: torch.Tensor) -> torch.Tensor:
-    return torch.remainder(x + STATE_MAX, 2 * STATE_MAX) - STATE_MAX
+    return torch.remainder(x + STATE_WRAP, 2 * STATE_WRAP) - STATE_WRAP
 
 
 class _Synapse:
@@ -76,7 +75,7 @@ class _Neuron:
     def __init__(self, layer: Layer, device: torch.device) -> None:
         self.layer = layer
         shape = (-1, 1, 1) if len(layer.shape) == 3 else (-1,)
-        self.bias = torch.from_numpy(layer.bias).to(device=device, dtype=torch.int64).reshape(shape) * 64
+        self.bias = torch.from_numpy(layer.bias).to(device=device, dtype=torch.int64).reshape(shape) * MANT_UNIT
         self.u: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
 
@@ -86,13 +85,13 @@ class _Neuron:
 
     def step(self, a: torch.Tensor) -> torch.Tensor:
         layer = self.layer
-        self.u = wrap_current(trunc_decay(self.u, layer.i_decay) + a * 64)
+        self.u = wrap_current(trunc_decay(self.u, layer.i_decay) + a * MANT_UNIT)
         v = trunc_decay(self.v, layer.v_decay) + self.u + self.bias
-        v = v.clamp(-(STATE_MAX - 1), STATE_MAX - 1)
+        v = v.clamp(-(STATE_WRAP - 1), STATE_WRAP - 1)
         if not layer.spiking:
             self.v = v
             return torch.zeros_like(v, dtype=torch.uint8)
-        spikes = v > layer.vth * 64
+        spikes = v > layer.vth * MANT_UNIT
         self.v = torch.where(spikes, torch.zeros_like(v), v)
         return spikes.to(torch.uint8)
 
@@ -146,7 +145,7 @@ def _run_batch(net: FixedNet, synapses: dict, x_int: torch.Tensor, record: bool,
 def decode_logits(net: FixedNet, u_out: torch.Tensor, out_spikes: torch.Tensor | None) -> torch.Tensor:
     """Readout current u (= 64 * sum_t a_t) -> float logits; or spike rates when there is no readout."""
     if net.has_readout:
-        acc = u_out.to(torch.float64) / 64.0
+        acc = u_out.to(torch.float64) / MANT_UNIT
         bias = torch.from_numpy(net.readout_bias).to(acc.device) if net.readout_bias.size else 0.0
         return acc / (net.timesteps * net.readout_scale) + bias
     if out_spikes is None:

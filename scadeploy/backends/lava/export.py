@@ -16,7 +16,7 @@ Logits: the readout linear after the time mean is a non-spiking integrator; see 
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -24,8 +24,8 @@ import torch
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.net import FixedNet, lower
 from scadeploy.backends.lava.netx import write_net
-from scadeploy.backends.lava.quantize import QuantOptions, QuantReport, quantize, quantize_problems
-from scadeploy.backends.lava.resources import check_fits, plan_resources, resource_limits
+from scadeploy.backends.lava.quantize import QuantReport, quantize, quantize_problems
+from scadeploy.backends.lava.resources import check_fits, plan_resources
 from scadeploy.backends.lava.rewrites import rewrite_for_lava, rewrite_problems
 from scadeploy.backends.lava.runner import message_bits
 from scadeploy.backends.torch_ref import run_graph
@@ -33,24 +33,11 @@ from scadeploy.errors import TargetError, UnsupportedError
 from scadeploy.ir.graph import Encoding, Graph, Op
 from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
+from scadeploy.targets.backend_options import LavaOptions
 
 NET_FILE = "model.net"
 # NOTE: emulator and integer-graph logits are the same integers decoded in two float orders.
 LOGIT_EXACT = 1e-9
-OTHER_OPTIONS = ("parity_samples", "resources")
-
-
-def parse_options(target: Target) -> tuple[QuantOptions, dict, int]:
-    """(fixed-point options, resource limits, parity sample count) from the target's [lava] table."""
-    known = {f.name for f in fields(QuantOptions)} | set(OTHER_OPTIONS)
-    unknown = sorted(set(target.options) - known)
-    if unknown:
-        raise TargetError(f"target '{target.name}': unknown [lava] options {unknown}",
-                          f"known options: {', '.join(sorted(known))}")
-    parity = target.options.get("parity_samples", 16)
-    if not isinstance(parity, int) or isinstance(parity, bool) or parity < 1:
-        raise TargetError(f"target '{target.name}': parity_samples must be a positive integer, got {parity!r}")
-    return QuantOptions.from_options(target.options), resource_limits(target.options), parity
 
 
 LAVA_OPS = BackendOps("lava")
@@ -88,7 +75,7 @@ def lowering_problems(graph: Graph) -> list[str]:
     return quantize_problems(rewrite_for_lava(graph))
 
 
-def lower_graph(graph: Graph, options: QuantOptions, input_max: float = 1.0,
+def lower_graph(graph: Graph, options: LavaOptions, input_max: float = 1.0,
                 binary_input: bool = False) -> tuple[FixedNet, QuantReport, Graph]:
     """(fixed-point network, quantization report, quantized IR graph in integer units)."""
     qgraph, report = quantize(rewrite_for_lava(graph), options, input_max, binary_input)
@@ -102,25 +89,26 @@ def is_binary_events(graph: Graph, samples: torch.Tensor) -> bool:
 
 def check_supported(graph: Graph, target: Target) -> None:
     """One UnsupportedError listing every problem, or a TargetError when the model does not fit the target."""
-    options, limits, _ = parse_options(target)
+    options: LavaOptions = target.options
     problems = lowering_problems(graph)
     if problems:
         raise UnsupportedError("the Lava backend cannot lower the model: " + "; ".join(problems),
                                "supported: conv, linear, IF/LIF with hard reset, max pooling of spikes, average "
                                "pooling with kernel == stride, residual adds into a neuron, one readout linear")
     net, _, _ = lower_graph(graph, options)
-    check_fits(plan_resources(net, limits))
+    check_fits(plan_resources(net, options.resources))
 
 
 def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Tensor) -> dict:
     """Write `model.net` into `out_dir`; return the manifest section (quantization, resources, parity)."""
     check_supported(graph, target)
-    options, limits, parity_samples = parse_options(target)
+    options: LavaOptions = target.options
     input_max = float(samples.abs().max()) if samples.numel() else 1.0
     net, report, qgraph = lower_graph(graph, options, input_max or 1.0, is_binary_events(graph, samples))
-    plan = plan_resources(net, limits)
+    plan = plan_resources(net, options.resources)
     check_fits(plan)
-    calibration = samples[:, :parity_samples] if net.sequence_input else samples[:parity_samples]
+    count = options.parity_samples
+    calibration = samples[:, :count] if net.sequence_input else samples[:count]
     parity = checked_parity(measure_parity(graph, qgraph, net, calibration), report)
     write_net(net, Path(out_dir) / NET_FILE)
     return {

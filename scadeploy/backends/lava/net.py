@@ -20,9 +20,12 @@ import numpy as np
 
 from scadeploy.backends.lava.quantize import QuantReport, source_of, synapses_of
 from scadeploy.ir.graph import Conv2dAttrs, Encoding, Graph, Node, Op
+from scadeploy.targets.lava_limits import VTH_MAX
 
 INPUT = "input"  # the source name of edges fed by the graded input
-READOUT_VTH = 1 << 17  # netx's integrator threshold: v is clipped below 2^23, so it never fires
+# NOTE: the readout integrator's threshold is the largest vThMant. It never fires: the quantizer keeps its
+# current inside activation_max << 6 <= VTH_MAX << 6, and Lava fires only on v > vth << 6.
+READOUT_VTH = VTH_MAX
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Layer:
     shape: tuple[int, ...]  # (C, H, W) or (F,)
     edges: tuple[Edge, ...]
     bias: np.ndarray  # integer bias mantissa per channel (C,) or feature (F,); v += bias << 6
-    vth: int  # vThMant: spike iff v > vth << 6 (2^17 for the readout: never)
+    vth: int  # vThMant: spike iff v > vth << 6 (READOUT_VTH for the readout: never)
     i_decay: int  # current decay, 4096 = no memory
     v_decay: int  # voltage decay, 0 = no leak
     spiking: bool = True

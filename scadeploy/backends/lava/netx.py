@@ -25,16 +25,21 @@ import h5py
 import numpy as np
 
 from scadeploy.backends.lava.net import INPUT, Edge, FixedNet, Layer
-from scadeploy.errors import DataError, UnsupportedError
+from scadeploy.errors import DataError, GraphError, UnsupportedError
+from scadeploy.targets.lava_limits import BIAS_MAX, DECAY_ONE, INPUT_MAX, MAX_DELAY, MAX_GROUPS, VTH_MAX, WEIGHT_MAX
 
 FORMAT = "scadeploy.lava"
 VERSION = 1
-MAX_LAVA_GROUPS = 127
-VTH_MAX = 2**17 - 1  # vThMant is 17 bits
 
 
 def write_net(net: FixedNet, path: str | os.PathLike) -> Path:
-    """Write `net` to `path` (via a temporary file, so a reader never sees half a file)."""
+    """Write `net` to `path` (via a temporary file, so a reader never sees half a file). The reader's
+    checks run first: a network outside Lava's limits is a lowering bug and is never written."""
+    try:
+        check_net(net)
+    except ValueError as exc:
+        raise GraphError(f"the lowered Lava network breaks what model.net may hold: {exc}",
+                         "report the model as a scadeploy bug") from exc
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     with h5py.File(tmp, "w") as f:
@@ -88,7 +93,7 @@ def _write_netx(root: h5py.Group, net: FixedNet) -> None:
             _bytes(g, "type", "conv")
             for key in ("stride", "padding", "dilation"):
                 g.create_dataset(key, data=np.array(getattr(edge, key)))
-            if edge.groups > MAX_LAVA_GROUPS:
+            if edge.groups > MAX_GROUPS:
                 g.create_dataset("groups", data=1)
                 g.create_dataset("weight", data=ungrouped(edge.weight, edge.groups).astype(np.int16))
             else:
@@ -172,13 +177,12 @@ def read_net(path: str | os.PathLike) -> FixedNet:
     return net
 
 
-# Bounds of what a model.net may hold: Lava's fixed point (8-bit signed weight mantissa, 13-bit bias,
-# 17-bit threshold, 12-bit decays, 6-bit delays) and sizes an emulator run can hold.
+# Bounds of what a model.net may hold: Lava's fixed point (`targets/lava_limits.py`, the same bounds
+# the writer and the quantizer keep) and sizes an emulator run can hold.
 MAX_LAYERS = 4096
 MAX_NEURONS = 1 << 24
 MAX_WEIGHTS = 1 << 28
 MAX_TIMESTEPS = 1024
-LIMITS = {"weight": 256, "bias": (1 << 12) - 1, "vth": 1 << 17, "decay": 4096, "delay": 62, "input": (1 << 23) - 1}
 
 
 def _int(value: object) -> int:
@@ -262,7 +266,7 @@ def check_net(net: FixedNet) -> None:
     for d in net.input_shape:
         _within(d, 1, MAX_NEURONS, "an input dimension")
     _within(net.timesteps, 1, MAX_TIMESTEPS, "timesteps")
-    _within(net.input_max, 1, LIMITS["input"], "input_max")
+    _within(net.input_max, 1, INPUT_MAX, "input_max")
     for what, value in (("input_scale", net.input_scale), ("readout_scale", net.readout_scale)):
         if not np.isfinite(value) or value <= 0:
             raise ValueError(f"{what} is {value}, expected a positive finite number")
@@ -292,11 +296,11 @@ def _check_layer(layer: Layer, shapes: dict[str, tuple[int, ...]], depth: dict[s
         raise ValueError(f"{where} is defined twice (or is named '{INPUT}')")
     if len(layer.shape) not in (1, 3) or min(layer.shape) < 1 or layer.neurons > MAX_NEURONS:
         raise ValueError(f"{where} has shape {layer.shape}, expected (C, H, W) or (F,) of positive sizes")
-    if layer.bias.shape != (layer.shape[0],) or np.abs(layer.bias).max(initial=0) > LIMITS["bias"]:
-        raise ValueError(f"{where}: bias must be {layer.shape[0]} integers within +-{LIMITS['bias']}")
-    _within(layer.vth, 0, LIMITS["vth"], f"{where}: vth")
-    _within(layer.i_decay, 0, LIMITS["decay"], f"{where}: i_decay")
-    _within(layer.v_decay, 0, LIMITS["decay"], f"{where}: v_decay")
+    if layer.bias.shape != (layer.shape[0],) or np.abs(layer.bias).max(initial=0) > BIAS_MAX:
+        raise ValueError(f"{where}: bias must be {layer.shape[0]} integers within +-{BIAS_MAX}")
+    _within(layer.vth, 0, VTH_MAX, f"{where}: vth")
+    _within(layer.i_decay, 0, DECAY_ONE, f"{where}: i_decay")
+    _within(layer.v_decay, 0, DECAY_ONE, f"{where}: v_decay")
     if not layer.edges:
         raise ValueError(f"{where} has no synapses")
     for edge in layer.edges:
@@ -312,9 +316,9 @@ def _check_layer(layer: Layer, shapes: dict[str, tuple[int, ...]], depth: dict[s
 
 def _check_edge(edge: Edge, source: tuple[int, ...], target: tuple[int, ...], where: str) -> None:
     w = edge.weight
-    if w.size and np.abs(w).max() > LIMITS["weight"]:
-        raise ValueError(f"{where}: weights beyond Lava's 8-bit synapses (|w| <= {LIMITS['weight']})")
-    _within(edge.delay, 0, LIMITS["delay"], f"{where}: delay")
+    if w.size and np.abs(w).max() > WEIGHT_MAX:
+        raise ValueError(f"{where}: weights beyond Lava's 8-bit synapses (|w| <= {WEIGHT_MAX})")
+    _within(edge.delay, 0, MAX_DELAY, f"{where}: delay")
     if not edge.is_conv:
         fan_in = int(np.prod(source))
         if w.shape != (target[0], fan_in) or len(target) != 1 or edge.flatten != (len(source) == 3):

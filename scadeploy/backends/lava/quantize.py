@@ -36,59 +36,19 @@ their weights sharing one scale (bounded together) and their biases summed.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 
-from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Graph, NeuronAttrs, NeuronKind, Node, Op
 from scadeploy.ir.neuron import memoryless
 from scadeploy.ir.ops import PRODUCER_OPS
 from scadeploy.ir.verify import verify
+from scadeploy.targets.backend_options import LavaOptions
+from scadeploy.targets.lava_limits import DECAY_ONE, MANT_UNIT
 
-DECAY_ONE = 4096  # Loihi decays are in units of 1/4096
 THROUGH = (Op.FLATTEN, Op.MEAN_OVER_TIME)
-
-
-@dataclass(frozen=True)
-class QuantOptions:
-    """Fixed-point limits, read from a target's [lava] table (the defaults are Loihi 2's)."""
-
-    weight_bits: int = 8  # signed weights, |w| <= 2^bits - 2
-    bias_bits: int = 13  # signed bias mantissa
-    threshold_bits: int = 17  # unsigned vThMant
-    state_bits: int = 24  # signed u and v
-    input_bits: int = 8  # graded input messages: |x_int| <= 2^bits - 1
-
-    @classmethod
-    def from_options(cls, options: dict) -> QuantOptions:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in options.items() if k in known}
-        for key, value in values.items():
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 32:
-                raise TargetError(f"lava option '{key}' must be an integer number of bits in 1..32, got {value!r}")
-        return cls(**values)
-
-    @property
-    def weight_max(self) -> int:
-        return 2**self.weight_bits - 2
-
-    @property
-    def bias_max(self) -> int:
-        return 2 ** (self.bias_bits - 1) - 1
-
-    @property
-    def vth_max(self) -> int:
-        return 2**self.threshold_bits - 1
-
-    @property
-    def input_max(self) -> int:
-        return 2**self.input_bits - 1
-
-    @property
-    def activation_max(self) -> int:
-        """Largest synaptic input a with `a << 6` inside the signed state."""
-        return 2 ** (self.state_bits - 1 - 6) - 1
 
 
 @dataclass(frozen=True)
@@ -220,13 +180,13 @@ def _neuron_problems(graph: Graph, node: Node) -> list[str]:
     return problems
 
 
-def quantize(graph: Graph, options: QuantOptions | None = None, input_max: float = 1.0,
+def quantize(graph: Graph, options: LavaOptions | None = None, input_max: float = 1.0,
              binary_input: bool = False) -> tuple[Graph, QuantReport]:
     """Quantize every layer (see module docstring); `input_max` is the largest |input| to represent.
 
     `binary_input`: the input is 0/1 spike events (input_scale 1, input_max 1), sent as binary spikes.
     """
-    options = options or QuantOptions()
+    options = options or LavaOptions()
     problems = quantize_problems(graph)
     if problems:
         raise UnsupportedError("cannot quantize the model: " + "; ".join(problems))
@@ -272,7 +232,7 @@ class _Synapses:
     rows: torch.Tensor  # float sum |w| * magnitude per output channel, unscaled
 
 
-def _quantize_neuron(graph: Graph, neuron: Node, opt: QuantOptions, input_scale: float,
+def _quantize_neuron(graph: Graph, neuron: Node, opt: LavaOptions, input_scale: float,
                      input_max: float) -> tuple[LayerQuant, dict[str, Node]]:
     a: NeuronAttrs = neuron.attrs
     memory_free = a.kind is NeuronKind.LIF and a.tau == 1.0  # h = x: exact, like IF (module docstring)
@@ -301,7 +261,7 @@ def _quantize_neuron(graph: Graph, neuron: Node, opt: QuantOptions, input_scale:
         tau = DECAY_ONE / v_decay if v_decay else math.inf
         attrs = NeuronAttrs(NeuronKind.LIF, float(threshold), 0.0, tau, decay_input=False)
         quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold, DECAY_ONE, v_decay, False,
-                           f"LIF: |v error| <= {64 / max(v_decay, 1):.3g} weight LSB from truncation, decay "
+                           f"LIF: |v error| <= {MANT_UNIT / max(v_decay, 1):.3g} weight LSB from truncation, decay "
                            f"{v_decay}/4096 for 1/tau={1 / a.tau:.6g}, ties V == T not fired" + lowered)
     elif memory_free:
         quant = LayerQuant(neuron.name, tuple(new_nodes), scale, threshold, threshold - 1, DECAY_ONE, DECAY_ONE,
@@ -345,7 +305,7 @@ def state_bounds(scale: float, syn: _Synapses, threshold: int, timesteps: int) -
             "v below over T steps": int((timesteps * (down - bias.clamp(max=0))).max())}
 
 
-def _violations(scale: float, syn: _Synapses, theta: float, opt: QuantOptions, vth_limit: int,
+def _violations(scale: float, syn: _Synapses, theta: float, opt: LavaOptions, vth_limit: int,
                 timesteps: int) -> list[str]:
     """The limits that the layer's rounded integer parameters at `scale` break."""
     w_max = max(float(torch.round(w * scale).abs().max()) for w in syn.weights.values())
@@ -357,7 +317,7 @@ def _violations(scale: float, syn: _Synapses, theta: float, opt: QuantOptions, v
     return broken + [f"24-bit state ({k})" for k, v in bounds.items() if v > opt.activation_max]
 
 
-def _largest_scale(layer: str, syn: _Synapses, theta: float, opt: QuantOptions, vth_limit: int,
+def _largest_scale(layer: str, syn: _Synapses, theta: float, opt: LavaOptions, vth_limit: int,
                    timesteps: int) -> tuple[float, str]:
     """The largest S whose rounded parameters meet every limit, with theta * S an integer T >= 1;
     and a note when the exact integer bounds forced S below the float estimate."""
@@ -396,7 +356,7 @@ def _integer_producer(p: Node, weight: torch.Tensor, bias: torch.Tensor | None, 
     return p.with_(params=params)
 
 
-def _quantize_readout(graph: Graph, readout: Readout, opt: QuantOptions) -> tuple[LayerQuant, dict[str, Node]]:
+def _quantize_readout(graph: Graph, readout: Readout, opt: LavaOptions) -> tuple[LayerQuant, dict[str, Node]]:
     """Integrator over T steps: T * (row sum of the rounded |w_int|, over every readout linear) must stay
     inside the 24-bit current; the linears share one scale."""
     weight = torch.cat([n.params["weight"].double() for n in readout.linears], dim=1)  # one synapse row each

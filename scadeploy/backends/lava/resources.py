@@ -15,8 +15,8 @@ import numpy as np
 
 from scadeploy.backends.lava.net import INPUT, Edge, FixedNet
 from scadeploy.errors import TargetError
+from scadeploy.targets.backend_options import LavaResources
 
-DEFAULT_LIMITS = {"cores_per_chip": 128, "chips": 1, "neurons_per_core": 8192, "synapses_per_core": 900_000}
 LABEL = "planning estimate from public Loihi 2 figures, not a hardware mapping"
 
 
@@ -33,7 +33,7 @@ class LayerPlan:
 @dataclass(frozen=True)
 class ResourcePlan:
     layers: tuple[LayerPlan, ...]
-    limits: dict
+    limits: LavaResources
 
     @property
     def cores(self) -> int:
@@ -41,27 +41,13 @@ class ResourcePlan:
 
     @property
     def available_cores(self) -> int:
-        return self.limits["cores_per_chip"] * self.limits["chips"]
+        return self.limits.cores_per_chip * self.limits.chips
 
     def to_dict(self) -> dict:
-        return {"label": LABEL, "limits": self.limits, "cores": self.cores, "available_cores": self.available_cores,
+        return {"label": LABEL, "limits": asdict(self.limits), "cores": self.cores,
+                "available_cores": self.available_cores,
                 "neurons": sum(p.neurons for p in self.layers), "synapses": sum(p.synapses for p in self.layers),
                 "layers": [asdict(p) for p in self.layers]}
-
-
-def resource_limits(options: dict) -> dict:
-    """The [lava.resources] table over the defaults; each value must be a positive integer."""
-    table = options.get("resources", {})
-    if not isinstance(table, dict):
-        raise TargetError("[lava.resources] must be a table")
-    unknown = sorted(set(table) - set(DEFAULT_LIMITS))
-    if unknown:
-        raise TargetError(f"unknown [lava.resources] keys {unknown}", f"known keys: {', '.join(DEFAULT_LIMITS)}")
-    limits = DEFAULT_LIMITS | table
-    for key, value in limits.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise TargetError(f"[lava.resources] {key} must be a positive integer, got {value!r}")
-    return limits
 
 
 def _valid_positions(size_in: int, size_out: int, kernel: int, stride: int, pad: int, dil: int) -> np.ndarray:
@@ -83,14 +69,14 @@ def edge_synapses(edge: Edge, in_shape: tuple[int, ...], out_shape: tuple[int, .
     return int((taps * vy[:, None] * vx[None, :]).sum()), int(nonzero.reshape(nonzero.shape[0], -1).sum(1).max())
 
 
-def plan_resources(net: FixedNet, limits: dict) -> ResourcePlan:
+def plan_resources(net: FixedNet, limits: LavaResources) -> ResourcePlan:
     shapes = {INPUT: net.input_shape} | {layer.name: layer.shape for layer in net.layers}
     plans = []
     for layer in net.layers:
         counts = [edge_synapses(e, shapes[e.source], layer.shape) for e in layer.edges]
         synapses = sum(c[0] for c in counts)
-        by_neurons = math.ceil(layer.neurons / limits["neurons_per_core"])
-        by_synapses = math.ceil(synapses / limits["synapses_per_core"])
+        by_neurons = math.ceil(layer.neurons / limits.neurons_per_core)
+        by_synapses = math.ceil(synapses / limits.synapses_per_core)
         plans.append(LayerPlan(layer.name, layer.neurons, synapses, sum(c[1] for c in counts),
                                max(by_neurons, by_synapses, 1), "neurons" if by_neurons >= by_synapses else "synapses"))
     return ResourcePlan(tuple(plans), limits)

@@ -31,11 +31,9 @@ from scadeploy.ir.neuron import is_memoryless
 from scadeploy.ir.nir_conventions import DEFAULT_DT, import_nir, nir_name
 from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
+from scadeploy.targets.backend_options import NirOptions
 
 NIR_FILE = "model.nir"
-def parse_options(target: Target) -> tuple[float, int]:
-    """(dt, parity samples); `targets.py` checked their types and ranges when the file was read."""
-    return float(target.options.get("dt", DEFAULT_DT)), int(target.options.get("parity_samples", 16))
 
 
 def lowering_problems(graph: Graph) -> list[str]:
@@ -54,7 +52,6 @@ def lowering_problems(graph: Graph) -> list[str]:
 
 
 def check_supported(graph: Graph, target: Target) -> None:
-    parse_options(target)
     import_nir()
     problems = lowering_problems(graph)
     if problems:
@@ -194,7 +191,8 @@ def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Ten
     from scadeploy.backends.nir.peers import spikingjelly_parity
 
     check_supported(graph, target)
-    dt, parity_samples = parse_options(target)
+    options: NirOptions = target.options
+    dt, parity_samples = options.dt, options.parity_samples
     nir_graph = to_nir(graph, dt)
     path = Path(out_dir) / NIR_FILE
     tmp = path.with_name(f".{path.name}.tmp")

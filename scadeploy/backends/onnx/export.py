@@ -15,59 +15,19 @@ import torch
 
 from scadeploy.artifact.files import atomic_write_bytes
 from scadeploy.backends.onnx.align import align_channels
-from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET, ONNX_OPS
-from scadeploy.backends.onnx.runtime import OPT_LEVELS, PROVIDERS, OrtStepRunner, ort_session
+from scadeploy.backends.onnx.ops import ONNX_OPS
+from scadeploy.backends.onnx.runtime import OrtStepRunner, ort_session
 from scadeploy.backends.onnx.sequence import build_sequence_model
 from scadeploy.backends.onnx.step import build_step_model, state_specs
 from scadeploy.backends.torch_ref import RunResult, run_graph, sample_count
-from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Graph
 from scadeploy.ir.rounding import judge_float32_flips
 from scadeploy.targets import Target
+from scadeploy.targets.backend_options import OnnxOptions
 
 SEQUENCE_FILE = "model.onnx"
 STEP_FILE = "model.step.onnx"
-
-
-@dataclass(frozen=True)
-class OnnxOptions:
-    """The `[onnx]` table of a target."""
-
-    opset: int = MIN_OPSET
-    provider: str = "cpu"
-    intra_op_num_threads: int = 0  # 0: ONNX Runtime's default (one thread per physical core)
-    graph_optimization_level: str = "all"
-    align_channels: int = 1  # pad conv channels to this multiple (8 suits AVX2 CPUs)
-    allow_spinning: bool = True  # idle intra-op threads busy-wait (ORT default); False suits shared CPUs
-    parity_tolerance: float = 1e-4
-
-
-def parse_options(target: Target) -> OnnxOptions:
-    """Validate a target's `[onnx]` table; every problem is listed in one TargetError."""
-    raw = dict(target.options)
-    known = {f for f in OnnxOptions.__dataclass_fields__}
-    problems = [f"unknown option '{k}'" for k in raw if k not in known]
-    options = OnnxOptions(**{k: v for k, v in raw.items() if k in known})
-    if not isinstance(options.opset, int) or not MIN_OPSET <= options.opset <= MAX_OPSET:
-        problems.append(f"opset {options.opset!r} is outside {MIN_OPSET}..{MAX_OPSET}")
-    if options.provider not in PROVIDERS:
-        problems.append(f"provider {options.provider!r} is not one of {', '.join(PROVIDERS)}")
-    if options.graph_optimization_level not in OPT_LEVELS:
-        problems.append(f"graph_optimization_level {options.graph_optimization_level!r} is not one of "
-                        f"{', '.join(OPT_LEVELS)}")
-    for key in ("intra_op_num_threads", "align_channels"):
-        value = getattr(options, key)
-        if not isinstance(value, int) or value < (0 if key == "intra_op_num_threads" else 1):
-            problems.append(f"{key} must be a {'non-negative' if key.startswith('intra') else 'positive'} "
-                            f"integer, got {value!r}")
-    if not isinstance(options.allow_spinning, bool):
-        problems.append(f"allow_spinning must be true or false, got {options.allow_spinning!r}")
-    if not isinstance(options.parity_tolerance, (int, float)) or options.parity_tolerance <= 0:
-        problems.append(f"parity_tolerance must be a positive number, got {options.parity_tolerance!r}")
-    if problems:
-        raise TargetError(f"target '{target.name}' [onnx]: " + "; ".join(problems),
-                          f"valid options: {', '.join(sorted(known))}")
-    return options
 
 
 def check_lowerable(graph: Graph, backend: str) -> None:
@@ -80,7 +40,6 @@ def check_lowerable(graph: Graph, backend: str) -> None:
 
 def check_supported(graph: Graph, target: Target) -> None:
     """Raise one error listing everything this backend cannot lower (before anything is written)."""
-    parse_options(target)
     check_lowerable(graph, "ONNX")
 
 
@@ -159,7 +118,7 @@ def measure_parity(graph: Graph, options: OnnxOptions, step_model: onnx.ModelPro
 def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Tensor) -> dict:
     """Write `model.onnx` and `model.step.onnx` into `out_dir`; return the manifest section."""
     check_supported(graph, target)
-    options = parse_options(target)
+    options: OnnxOptions = target.options
     sequence, step = build_models(graph, options)
     out_dir = Path(out_dir)
     atomic_write_bytes(out_dir / SEQUENCE_FILE, sequence.SerializeToString())

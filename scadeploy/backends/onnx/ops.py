@@ -17,9 +17,6 @@ from scadeploy.errors import GraphError
 from scadeploy.ir.graph import NeuronAttrs, NeuronKind, Node, Op
 from scadeploy.ir.ops import BackendOps
 
-MIN_OPSET = 17
-MAX_OPSET = 21
-
 
 @dataclass
 class OnnxBuilder:

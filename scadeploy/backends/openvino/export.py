@@ -20,64 +20,26 @@ import torch
 from scadeploy.artifact.files import atomic_write_bytes
 from scadeploy.backends.onnx.align import align_channels
 from scadeploy.backends.onnx.export import RuntimeParity, check_lowerable, judge_runtime
-from scadeploy.backends.onnx.ops import MAX_OPSET, MIN_OPSET, ONNX_OPS
+from scadeploy.backends.onnx.ops import ONNX_OPS
 from scadeploy.backends.onnx.sequence import build_sequence_model
-from scadeploy.backends.openvino.runtime import (
-    PERFORMANCE_HINTS,
-    PRECISIONS,
-    compile_openvino,
-    effective_precision,
-    import_openvino,
-    openvino_config,
-)
+from scadeploy.backends.openvino.runtime import compile_openvino, effective_precision, import_openvino, openvino_config
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.errors import TargetError
 from scadeploy.ir.graph import Graph, Op
 from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
+from scadeploy.targets.backend_options import OpenVinoOptions
 
 MODEL_FILE = "model.xml"
 WEIGHTS_FILE = "model.bin"
 CONFIG_FILE = "openvino.config.json"
 
 
-@dataclass(frozen=True)
-class OpenVinoOptions:
-    """The `[openvino]` table of a target."""
-
-    opset: int = MIN_OPSET
-    precision: str = "f32"  # bf16 is faster on CPUs with bf16 units but not exact (spike flips)
-    performance_hint: str = "LATENCY"
-    inference_num_threads: int = 0  # 0: OpenVINO's default (one per physical core)
-    align_channels: int = 8
-    parity_tolerance: float = 1e-4
-
-
 OPENVINO_OPS = BackendOps("openvino", dict(ONNX_OPS.table))
 """OpenVINO reads scadeploy's ONNX sequence model, so it lowers exactly what the ONNX backend lowers."""
 
 
-def parse_options(target: Target) -> OpenVinoOptions:
-    """The target's `[openvino]` table as options; every problem listed in one TargetError."""
-    raw = dict(target.options)
-    known = set(OpenVinoOptions.__dataclass_fields__)
-    problems = [f"unknown option '{k}'" for k in raw if k not in known]
-    options = OpenVinoOptions(**{k: v for k, v in raw.items() if k in known})
-    if not isinstance(options.opset, int) or not MIN_OPSET <= options.opset <= MAX_OPSET:
-        problems.append(f"opset {options.opset!r} is outside {MIN_OPSET}..{MAX_OPSET}")
-    if options.precision not in PRECISIONS:
-        problems.append(f"precision {options.precision!r} is not one of {', '.join(PRECISIONS)}")
-    if options.performance_hint not in PERFORMANCE_HINTS:
-        problems.append(f"performance_hint {options.performance_hint!r} is not one of {', '.join(PERFORMANCE_HINTS)}")
-    if problems:
-        raise TargetError(f"target '{target.name}' [openvino]: " + "; ".join(problems),
-                          f"valid options: {', '.join(sorted(known))}")
-    return options
-
-
 def check_supported(graph: Graph, target: Target) -> None:
     """Raise one error listing everything this backend cannot lower (before anything is written)."""
-    parse_options(target)
     import_openvino()
     check_lowerable(graph, "OpenVINO")
 
@@ -119,7 +81,7 @@ def save_ir(onnx_bytes: bytes, out_dir: Path) -> None:
 def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Tensor) -> dict:
     """Write `model.xml`, `model.bin` and `openvino.config.json` into `out_dir`; return the manifest section."""
     check_supported(graph, target)
-    options = parse_options(target)
+    options: OpenVinoOptions = target.options
     out_dir = Path(out_dir)
     sequence = build_sequence_model(align_channels(graph, options.align_channels), options.opset)
     save_ir(sequence.SerializeToString(), out_dir)

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from scadeploy.errors import UnsupportedError
+from scadeploy.targets.backend_options import OpenVinoOptions
+from scadeploy.targets.options import choices_of
 
-PRECISIONS = ("f32", "bf16")
-PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
+PRECISIONS = choices_of(OpenVinoOptions, "precision")
+PERFORMANCE_HINTS = choices_of(OpenVinoOptions, "performance_hint")
 
 
 def openvino_available() -> bool:

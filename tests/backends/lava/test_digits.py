@@ -8,12 +8,12 @@ from spikingjelly.activation_based import functional
 
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.export import lower_graph
-from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.data.datasets import load_dataset
 from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.models import build_model, encode_direct
+from scadeploy.targets.backend_options import LavaOptions
 
 TIMESTEPS = 4
 
@@ -38,7 +38,7 @@ def train_digits(neuron: str, epochs: int = 4, seed: int = 0) -> torch.nn.Module
 def _accuracies(neuron: str) -> tuple[float, float, float]:
     graph = fold_batchnorm(trace_model(train_digits(neuron), (1, 8, 8), TIMESTEPS))
     images, labels = load_dataset("digits", train=False).tensors
-    net, _, _ = lower_graph(graph, QuantOptions(), float(images.abs().max()))
+    net, _, _ = lower_graph(graph, LavaOptions(), float(images.abs().max()))
     fixed = emulate(net, images, record=False).logits.argmax(1)
     ref = run_graph(graph, images).logits.argmax(1)
     return (float((fixed == labels).double().mean()), float((ref == labels).double().mean()),

@@ -13,13 +13,14 @@ from scadeploy.backends.lava.netx import read_net
 from scadeploy.errors import TargetError, UnsupportedError
 from scadeploy.ir.graph import Op, PoolAttrs
 from scadeploy.targets import Target, load_target
+from scadeploy.targets.backend_options import LavaResources
 
 
 def test_target_file_loads_with_its_limits():
     target = load_target("loihi2-sim")
-    options, limits, parity = lava.parse_options(target)
+    options = target.options
     assert target.backend == "lava" and options.weight_bits == 8 and options.state_bits == 24
-    assert limits["cores_per_chip"] == 128 and parity == 16
+    assert options.resources.cores_per_chip == 128 and options.parity_samples == 16
 
 
 def test_every_problem_is_listed_in_one_error():
@@ -39,15 +40,18 @@ def test_every_problem_is_listed_in_one_error():
     assert any("reads analog values" in p for p in problems)
 
 
-def test_unknown_options_are_target_errors():
-    target = load_target("loihi2-sim")
-    with pytest.raises(TargetError, match="unknown \\[lava\\] options \\['weigth_bits'\\]"):
-        lava.parse_options(Target(target.name, "lava", "", target.options | {"weigth_bits": 8}))
+def test_unknown_options_are_target_errors(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text('backend = "lava"\n[lava]\nweigth_bits = 8\n')
+    with pytest.raises(TargetError, match="unknown \\[lava\\] options \\['weigth_bits'\\]") as info:
+        load_target(str(path))
+    assert "weight_bits" in info.value.hint
 
 
 def test_a_model_that_does_not_fit_is_refused_before_writing(tmp_path):
     target = load_target("loihi2-sim")
-    small = Target("tiny", "lava", "", target.options | {"resources": {"neurons_per_core": 16, "cores_per_chip": 4}})
+    tiny = LavaResources(neurons_per_core=16, cores_per_chip=4)
+    small = Target("tiny", "lava", "", dataclasses.replace(target.options, resources=tiny))
     with pytest.raises(TargetError, match="layer 'features.sn1' needs"):
         lava.check_supported(folded_graph("digits"), small)
     assert not list(tmp_path.iterdir())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -11,10 +13,10 @@ from lava_support import lowered
 
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.export import lower_graph
+from scadeploy.backends.lava.net import READOUT_VTH
 from scadeploy.backends.lava.netx import read_net, ungrouped, write_net
-from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.backends.lava.runner import run_lava
-from scadeploy.errors import DataError, UnsupportedError
+from scadeploy.errors import DataError, GraphError, UnsupportedError
 from scadeploy.ir.graph import (
     Conv2dAttrs,
     FlattenAttrs,
@@ -30,6 +32,8 @@ from scadeploy.ir.graph import (
 )
 from scadeploy.ir.passes.strip_channels import strip_channels
 from scadeploy.ir.verify import verify
+from scadeploy.targets.backend_options import LavaOptions
+from scadeploy.targets.lava_limits import VTH_MAX
 
 
 def _same(a, b) -> bool:
@@ -102,6 +106,22 @@ def test_unmodified_netx_loads_the_file(tmp_path):
     assert tuple(network.inp.shape) == net.input_shape[::-1]
 
 
+def test_the_readout_threshold_is_inside_the_readers_limit_and_one_past_is_refused(tmp_path):
+    """Writer, reader and readout share `lava_limits.VTH_MAX` (vThMant is 17 bits unsigned)."""
+    net, _, _ = lowered("digits")
+    readout = net[net.output]
+    assert not readout.spiking and readout.vth == READOUT_VTH == VTH_MAX == 2**17 - 1
+    assert read_net(write_net(net, tmp_path / "model.net"))[net.output].vth == VTH_MAX
+    past = dataclasses.replace(net, layers=(*net.layers[:-1], dataclasses.replace(readout, vth=VTH_MAX + 1)))
+    with pytest.raises(GraphError, match=f"vth is {VTH_MAX + 1}, outside 0..{VTH_MAX}"):
+        write_net(past, tmp_path / "past.net")
+    assert not (tmp_path / "past.net").exists()
+    with h5py.File(tmp_path / "model.net", "r+") as f:
+        f[f"scadeploy/layers/{len(net.layers) - 1}"].attrs["vth"] = VTH_MAX + 1
+    with pytest.raises(DataError, match=f"inconsistent Lava network: .*vth is {VTH_MAX + 1}, outside 0..{VTH_MAX}"):
+        read_net(tmp_path / "model.net")
+
+
 def _fully_masked_hidden_layer(bias: float) -> tuple[Graph, dict[str, torch.Tensor]]:
     """input -> conv -> IF -> flatten -> linear(32 -> 3, every channel masked: zero weights) -> IF -> mean -> head."""
     g = torch.Generator().manual_seed(0)
@@ -128,7 +148,7 @@ def test_a_linear_layer_with_every_channel_masked_loads_and_runs_on_netx(tmp_pat
     graph, masks = _fully_masked_hidden_layer(bias=0.0)
     stripped, report = strip_channels(graph, masks)
     assert stripped["fc"].shape == (1,) and not stripped["fc"].params["weight"].any()
-    net, _, _ = lower_graph(stripped, QuantOptions())
+    net, _, _ = lower_graph(stripped, LavaOptions())
     path = write_net(net, tmp_path / "model.net")
     assert read_net(path)["sn1"].edges[0].weight.shape == (1, 32)  # the network itself keeps its zeros
     x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
@@ -141,6 +161,6 @@ def test_a_linear_layer_with_every_channel_masked_loads_and_runs_on_netx(tmp_pat
 
 def test_a_zero_dense_layer_that_its_bias_drives_is_refused_in_one_line(tmp_path):
     graph, _ = _fully_masked_hidden_layer(bias=0.3)  # fires on its bias alone: no threshold can stand in
-    net, _, _ = lower_graph(graph, QuantOptions())
+    net, _, _ = lower_graph(graph, LavaOptions())
     with pytest.raises(UnsupportedError, match="layer 'sn1' has only zero weights, which lava-dl netx cannot load"):
         write_net(net, tmp_path / "model.net")

@@ -8,10 +8,10 @@ import pytest
 import torch
 from support import INPUT_SHAPES, masked_model
 
-from scadeploy.backends.lava.quantize import QuantOptions, quantize
+from scadeploy.backends.lava.quantize import quantize
 from scadeploy.backends.lava.rewrites import rewrite_for_lava
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.errors import UnsupportedError
 from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import (
     Conv2dAttrs,
@@ -28,6 +28,7 @@ from scadeploy.ir.graph import (
 )
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.ir.verify import verify
+from scadeploy.targets.backend_options import LavaOptions
 
 T = 4
 
@@ -70,7 +71,7 @@ def test_integer_graph_matches_float_graph_when_weights_are_on_the_grid():
     graph = graph.with_nodes([n.with_(params=n.params | {"bias": torch.tensor([0.25, -0.125])})
                               if n.name == "conv" else n for n in graph.nodes])
     # Wide enough that the 17-bit threshold binds: S = 2^17, so every 1/64-grid weight and bias is an integer.
-    qgraph, report = quantize(graph, QuantOptions(weight_bits=16, bias_bits=17, state_bits=30))
+    qgraph, report = quantize(graph, LavaOptions(weight_bits=16, bias_bits=17, state_bits=30))
     assert report.layers["sn"].scale == 2**17
     x = torch.randint(0, 17, (64, 1, 4, 4), generator=g).double() / 16
     ref = run_graph(graph, x, record=True, dtype=torch.float64)
@@ -96,7 +97,7 @@ def test_lif_folds_tau_and_sets_the_voltage_decay():
 
 
 def test_scale_respects_bias_and_state_limits():
-    options = QuantOptions(bias_bits=6)  # |bias_int| <= 31
+    options = LavaOptions(bias_bits=6)  # |bias_int| <= 31
     qgraph, report = quantize(tiny_graph(NeuronAttrs(NeuronKind.IF, 1.0, 0.0)), options)
     assert qgraph["conv"].params["bias"].abs().max() <= 31
     w = qgraph["conv"].params["weight"]
@@ -121,11 +122,6 @@ def test_or_layers_stay_at_scale_one():
 def test_soft_reset_is_refused_with_a_reason():
     with pytest.raises(UnsupportedError, match="soft reset.*retrain with a hard reset"):
         quantize(tiny_graph(NeuronAttrs(NeuronKind.IF, 1.0, None)))
-
-
-def test_bad_bit_widths_are_target_errors():
-    with pytest.raises(TargetError, match="weight_bits"):
-        QuantOptions.from_options({"weight_bits": "eight"})
 
 
 def test_a_linear_before_the_time_mean_is_refused():

@@ -7,8 +7,9 @@ from lava_support import lowered
 
 from scadeploy.backends.lava.net import INPUT
 from scadeploy.backends.lava.process_graph import edge_matrix
-from scadeploy.backends.lava.resources import DEFAULT_LIMITS, check_fits, edge_synapses, plan_resources, resource_limits
+from scadeploy.backends.lava.resources import check_fits, edge_synapses, plan_resources
 from scadeploy.errors import TargetError
+from scadeploy.targets.backend_options import LavaResources
 
 
 @pytest.mark.parametrize("case", ["digits", "resnet"])
@@ -25,7 +26,7 @@ def test_synapse_counts_equal_the_connection_matrix(case):
 
 def test_plan_counts_cores_and_fits_the_default_chip():
     net, _, _ = lowered("digits")
-    plan = plan_resources(net, DEFAULT_LIMITS)
+    plan = plan_resources(net, LavaResources())
     assert [p.layer for p in plan.layers] == [layer.name for layer in net.layers]
     assert plan.cores == len(net.layers)  # every small layer fits one core
     check_fits(plan)
@@ -34,20 +35,13 @@ def test_plan_counts_cores_and_fits_the_default_chip():
 
 def test_a_layer_too_big_for_the_chip_is_named():
     net, _, _ = lowered("digits")
-    limits = resource_limits({"resources": {"neurons_per_core": 64, "cores_per_chip": 8}})
+    limits = LavaResources(neurons_per_core=64, cores_per_chip=8)
     with pytest.raises(TargetError, match=r"layer 'features.sn2' needs 16 neuro cores for its 1,024 neurons"):
         check_fits(plan_resources(net, limits))
 
 
 def test_a_model_too_big_in_total_names_the_largest_layers():
     net, _, _ = lowered("digits")
-    limits = resource_limits({"resources": {"synapses_per_core": 20_000, "cores_per_chip": 5}})
+    limits = LavaResources(synapses_per_core=20_000, cores_per_chip=5)
     with pytest.raises(TargetError, match=r"needs \d+ neuro cores, the target has 5; largest: 'features.sn2'"):
         check_fits(plan_resources(net, limits))
-
-
-def test_bad_limits_are_target_errors():
-    with pytest.raises(TargetError, match="unknown"):
-        resource_limits({"resources": {"cores": 3}})
-    with pytest.raises(TargetError, match="positive integer"):
-        resource_limits({"resources": {"chips": 0}})

@@ -10,7 +10,6 @@ from sew_support import CONNECTIONS, frames, narrow_sew_resnet, sew_resnet18
 
 from scadeploy.backends.lava import export as lava
 from scadeploy.backends.lava.netx import read_net
-from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.backends.lava.rewrites import rewrite_for_lava
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.compiler import compile_model
@@ -18,6 +17,7 @@ from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Conv2dAttrs, MulAttrs, NeuronAttrs, Op, ScaleAttrs
 from scadeploy.ir.neuron import is_memoryless
 from scadeploy.targets import load_target
+from scadeploy.targets.backend_options import LavaOptions
 
 SHAPE = (3, 16, 16)
 T = 4
@@ -48,7 +48,7 @@ def test_rewritten_sew_resnet_spikes_identically(cnf: str) -> None:
 @pytest.mark.parametrize("cnf", ["AND", "IAND"])
 def test_logic_neurons_quantize_exactly_with_full_decay(cnf: str) -> None:
     graph, x = _deployable(cnf)
-    net, report, _ = lava.lower_graph(graph, QuantOptions(), float(x.max()))
+    net, report, _ = lava.lower_graph(graph, LavaOptions(), float(x.max()))
     for product in graph.of_op(Op.MUL):
         q = report.layers[product.name]
         threshold = 2 if cnf == "AND" else 1
@@ -62,7 +62,7 @@ def test_logic_neurons_quantize_exactly_with_full_decay(cnf: str) -> None:
 
 def test_add_head_reads_each_summed_spike_map_through_one_readout() -> None:
     graph, x = _deployable("ADD")
-    net, report, qgraph = lava.lower_graph(graph, QuantOptions(), float(x.max()))
+    net, report, qgraph = lava.lower_graph(graph, LavaOptions(), float(x.max()))
     readout = net[net.output]
     assert not readout.spiking and report.readout == "fc" and net.output == "fc"
     assert [e.source for e in readout.edges] == ["layer4.0.downsample_sn", "layer4.0.sn2"]  # the last sum's terms

@@ -9,10 +9,10 @@ from sew_support import CONNECTIONS, frames, narrow_sew_resnet, sew_resnet18
 
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.export import lower_graph
-from scadeploy.backends.lava.quantize import QuantOptions
 from scadeploy.backends.lava.runner import run_lava
 from scadeploy.compiler import compile_model
 from scadeploy.ir.graph import Op
+from scadeploy.targets.backend_options import LavaOptions
 
 pytestmark = [pytest.mark.lava, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ def _lava_vs_emulator(model, timesteps: int, samples: int = 2) -> tuple[int, int
     """(spikes differing, spikes compared, spikes fired per layer) of Lava against the emulator."""
     x = frames(SHAPE, samples)
     graph = compile_model(model, None, x, timesteps=timesteps).deployable
-    net, _, _ = lower_graph(graph, QuantOptions(), float(x.max()))
+    net, _, _ = lower_graph(graph, LavaOptions(), float(x.max()))
     lava_run = run_lava(net, x, builder="graph", chunk_samples=samples)
     emu = emulate(net, x)
     assert set(lava_run.spikes) == set(emu.spikes)

@@ -11,7 +11,7 @@ from scadeploy.backends.lava import export as lava
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.net import lower
 from scadeploy.backends.lava.netx import write_net
-from scadeploy.backends.lava.quantize import QuantOptions, quantize
+from scadeploy.backends.lava.quantize import quantize
 from scadeploy.backends.lava.runner import run_lava
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.cli.compile_cmd import target_summary
@@ -30,9 +30,10 @@ from scadeploy.ir.graph import (
     OutputAttrs,
 )
 from scadeploy.ir.verify import verify
-from scadeploy.targets import Target, load_target
+from scadeploy.targets import load_target
+from scadeploy.targets.backend_options import LavaOptions
 
-ACTIVATION_MAX = QuantOptions().activation_max  # 2^17 - 1 weight units: (2^23 - 1) >> 6
+ACTIVATION_MAX = LavaOptions().activation_max  # 2^17 - 1 weight units: (2^23 - 1) >> 6
 
 
 def wide_graph(n: int, hidden_weight: float | None, head_weight: float = 1.0, bias: float = 0.0,
@@ -67,7 +68,7 @@ def ones(graph: Graph) -> torch.Tensor:
     return torch.ones(1, *graph.input.shape)
 
 
-def _emulator_vs_integer_graph(graph: Graph, options: QuantOptions | None = None):
+def _emulator_vs_integer_graph(graph: Graph, options: LavaOptions | None = None):
     qgraph, report = quantize(graph, options)
     net = lower(qgraph, report)
     emu = emulate(net, ones(graph))
@@ -125,7 +126,7 @@ def test_a_fixed_point_mismatch_fails_the_compile(tmp_path):
     """A target that promises a 25-bit state lets the integer graph reach 64 * 260000 > 2^23, where Lava's
     24-bit u wraps negative and never fires: the compile must fail, not report the network."""
     target = load_target("loihi2-sim")
-    wide = Target(target.name, "lava", "", target.options | {"state_bits": 25})
+    wide = dataclasses.replace(target, options=dataclasses.replace(target.options, state_bits=25))  # past the parser
     graph = wide_graph(4000, 1.016)
     with pytest.raises(TargetError, match=r"fixed point is not exact: .* differs from the integer graph in \d+ of"):
         lava.export(graph, wide, tmp_path, ones(graph))

@@ -26,7 +26,7 @@ from scadeploy.frontends.trace import trace_model
 from scadeploy.ir.graph import Encoding, Op
 from scadeploy.ir.passes.fold_batchnorm import fold_batchnorm
 from scadeploy.models.common import MeanOverTime
-from scadeploy.targets import Target, load_target
+from scadeploy.targets import load_target
 
 
 def deployable(name: str, neuron_kind: str = "if", samples: int = 8, seed: int = 1, **kwargs):
@@ -124,7 +124,7 @@ def test_sequence_encoded_input(tmp_path) -> None:
     graph = fold_batchnorm(trace_model(model, (1, 8, 8), timesteps=3, encoding=Encoding.SEQUENCE))
     spikes = (torch.rand(3, 6, 1, 8, 8, generator=torch.Generator().manual_seed(0)) < 0.4).float()
     target = load_target("onnx-cpu")
-    sequence, step = onnx_backend.build_models(graph, onnx_backend.parse_options(target))
+    sequence, step = onnx_backend.build_models(graph, target.options)
     runner = OrtRunner(sequence.SerializeToString())
     runner.prepare(6)
     expected = run_graph(graph, spikes).logits.numpy()
@@ -146,22 +146,25 @@ def test_channel_alignment_pads_silently_and_keeps_the_logits() -> None:
     assert float((ref - out).abs().max()) < EXACT_F64_ATOL
 
 
-def test_unfolded_batchnorm_and_bad_options_are_refused() -> None:
+def test_unfolded_batchnorm_and_bad_options_are_refused(tmp_path) -> None:
     model, masks = masked_model("digits", 0.5)
     raw = trace_model(model, (1, 8, 8), 4)
     with pytest.raises(UnsupportedError, match=r"'features.bn1' \(batchnorm\): batch norm must fold") as info:
         onnx_backend.check_supported(raw, load_target("onnx-cpu"))
     assert "fold_batchnorm" in info.value.hint
-    bad = Target("bad", "onnx", "", {"opset": 12, "provider": "tpu", "speed": 1, "allow_spinning": "no"})
-    with pytest.raises(TargetError) as info:
-        onnx_backend.check_supported(fold_batchnorm(raw), bad)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('backend = "onnx"\n[onnx]\nopset = 12\nprovider = "tpu"\nspeed = 1\nallow_spinning = "no"\n')
+    with pytest.raises(TargetError) as info:  # when the file is read, before any backend runs
+        load_target(str(bad))
     message = info.value.message
-    assert "opset 12" in message and "'tpu'" in message and "'speed'" in message and "allow_spinning" in message
+    assert "opset must be an integer in 17..21, got 12" in message and "'tpu'" in message
+    assert "'speed'" in message and "allow_spinning must be true or false" in message and "\n" not in message
 
 
 def test_opset_18_forms(tmp_path) -> None:
     graph, x = deployable("digits")
-    target = dataclasses.replace(load_target("onnx-cpu"), options={"opset": 18, "align_channels": 1})
+    base = load_target("onnx-cpu")
+    target = dataclasses.replace(base, options=dataclasses.replace(base.options, opset=18, align_channels=1))
     section = onnx_backend.export(graph, target, tmp_path, x)
     assert section["opset"] == 18
     assert_parity(section)

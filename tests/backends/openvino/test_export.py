@@ -14,7 +14,7 @@ from tolerances import ONNX_LOGIT_ATOL
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.compiler import compile_model
 from scadeploy.errors import TargetError
-from scadeploy.targets import Target, load_target
+from scadeploy.targets import load_target
 
 pytest.importorskip("openvino")
 
@@ -44,10 +44,12 @@ def test_openvino_target_matches_the_reference(tmp_path, neuron_kind) -> None:
 def test_bad_openvino_options_are_refused(tmp_path) -> None:
     path = tmp_path / "ov.toml"
     path.write_text('backend = "openvino"\n[openvino]\nprecision = "f16"\n')
-    with pytest.raises(TargetError, match="precision must be one of f32, bf16"):
+    with pytest.raises(TargetError, match="precision must be one of f32, bf16, got 'f16'") as info:
         load_target(str(path))
-    with pytest.raises(TargetError, match="performance_hint 'FAST' is not one of LATENCY, THROUGHPUT"):
-        openvino_backend.parse_options(Target("t", "openvino", "", {"performance_hint": "FAST"}))
+    assert "flips spikes" in info.value.hint
+    path.write_text('backend = "openvino"\n[openvino]\nperformance_hint = "FAST"\n')
+    with pytest.raises(TargetError, match="performance_hint must be one of LATENCY, THROUGHPUT, got 'FAST'"):
+        load_target(str(path))
 
 
 def test_compile_and_benchmark_without_openvino_fail_in_one_line(tmp_path) -> None:
