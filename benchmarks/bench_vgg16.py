@@ -188,7 +188,7 @@ def main() -> int:
         macs = executed_macs(compiled.graph("stripped"))
     data = result.to_dict()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    data["parity"] = {name: section["parity"] for name, section in manifest["targets"].items()}
+    data["parity"] = {name: dict(section.parity) for name, section in manifest.targets.items()}
     data["executed_macs_per_sample"] = macs
     data["runtimes"] = runtime_summary(data, macs, probe.flops)
     data["targets"] = check_targets(data["comparisons"], data["runtimes"])

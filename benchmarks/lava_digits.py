@@ -46,7 +46,7 @@ def main() -> None:
         emulator = simulate(Path(tmp) / "out", "emulator")
         lava = simulate(Path(tmp) / "out", "lava", samples=args.lava_samples)
         lava_emulator = simulate(Path(tmp) / "out", "emulator", samples=args.lava_samples)
-    section = manifest["targets"]["loihi2-sim"]
+    section = manifest.targets["loihi2-sim"]
     results = {
         "command": f"benchmarks/lava_digits.py --epochs {args.epochs} --keep {args.keep} --neuron {args.neuron} "
                    f"--lava-samples {args.lava_samples}",
@@ -54,8 +54,8 @@ def main() -> None:
                     "platform": platform.platform()},
         "training": {"seconds": round(train_seconds, 1)} | {k: v for k, v in trained.summary().items()
                                                             if k != "history"},
-        "compile_parity": section["parity"],
-        "resources": {k: section["resources"][k] for k in ("label", "cores", "neurons", "synapses")},
+        "compile_parity": dict(section.parity),
+        "resources": {k: section.details["resources"][k] for k in ("label", "cores", "neurons", "synapses")},
         "emulator_whole_test_split": emulator.to_dict(),
         "lava": lava.to_dict(),
         "emulator_on_lava_samples": {"accuracy": lava_emulator.accuracy, "samples": lava_emulator.samples},

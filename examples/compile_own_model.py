@@ -74,7 +74,7 @@ def main() -> None:
 
     out_dir = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="my-net-")
     manifest = scadeploy.write_artifacts(result, out_dir, targets=["onnx-cpu"], force=True)
-    print(f"wrote {out_dir}: {manifest['targets']['onnx-cpu']['files']}")
+    print(f"wrote {out_dir}: {list(manifest.targets['onnx-cpu'].files)}")
 
 
 if __name__ == "__main__":

@@ -36,10 +36,10 @@ def main() -> None:
     save_checkpoint(result.checkpoint, out / "vgg16_sca.pt")
 
     compiled, manifest = compile_checkpoint(out / "vgg16_sca.pt", out / "compiled", ("onnx-cpu",), force=True)
-    params, macs = manifest["params"], manifest["dense_macs_per_step"]
-    print(f"params {params['before']:,} -> {params['after']:,}; dense MACs per step {macs['before']:,} -> "
-          f"{macs['after']:,}; stripped == masked: {compiled.parity.exact}")
-    print(f"ONNX parity: {manifest['targets']['onnx-cpu']['parity']}")
+    params, macs = manifest.costs.params, manifest.costs.dense_macs_per_step
+    print(f"params {params.before:,} -> {params.after:,}; dense MACs per step {macs.before:,} -> "
+          f"{macs.after:,}; stripped == masked: {compiled.parity.exact}")
+    print(f"ONNX parity: {dict(manifest.targets['onnx-cpu'].parity)}")
     print(f"next: scadeploy benchmark {out / 'compiled'}")
 
 

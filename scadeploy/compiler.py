@@ -2,8 +2,9 @@
 
 `compile_model` is the Python API for any spikingjelly model and masks; `compile_checkpoint`
 (a scadeploy checkpoint) and `compile_user_model` (`--model MODULE:FACTORY` and a plain state_dict)
-are what `scadeploy compile` runs. They write `manifest.json`, the stripped and masked graphs
-(`ir/serialize.py`), `stripped.pt` for built-in architectures, and each target's files into a
+are what `scadeploy compile` runs. They write the manifest (`artifact/manifest.py`), the stripped and
+masked graphs (`artifact/serialize.py`), the stripped checkpoint for built-in architectures, and each
+target's files (every name from `artifact/layout.py`) into a
 staging directory that is renamed into place only when everything succeeded. A target that refuses
 the model (a layer it cannot lower, a model that does not fit it) costs only itself: it is recorded
 under `refused` in the manifest with its reason and the others are written; only when every requested
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import importlib
-import json
 import logging
 import shutil
 import tempfile
@@ -29,6 +29,18 @@ import torch
 from torch import nn
 
 from scadeploy.artifact.files import sha256_of
+from scadeploy.artifact.layout import GRAPHS, MASKED_GRAPH, STRIPPED_GRAPH, Layout, graph_file
+from scadeploy.artifact.manifest import Manifest, write_manifest
+from scadeploy.artifact.manifest_parts import (
+    BeforeAfter,
+    CompiledTarget,
+    CostSummary,
+    DataSource,
+    LayerCosts,
+    ModelInfo,
+    Refusal,
+    Source,
+)
 from scadeploy.artifact.serialize import save_graph
 from scadeploy.data.samples import FRAMES, Samples, load_samples, random_samples
 from scadeploy.errors import DataError, GraphError, OutputExistsError, ScadeployError, TargetError, UnsupportedError
@@ -48,8 +60,6 @@ from scadeploy.targets.registry import lookup_backend
 log = logging.getLogger(__name__)
 
 PARITY_SAMPLES = 16
-GRAPH_FILES = {"stripped": "stripped", "masked": "masked"}  # manifest key -> file stem in DIR
-INPUTS_FILE = "inputs.npz"  # the parity inputs, kept in DIR when they came from Python
 
 
 @dataclass
@@ -62,8 +72,8 @@ class CompileResult:
     fidelity: TraceFidelity | None = None
     inferred_masks: bool = False
     warnings: list[str] = field(default_factory=list)
-    targets: dict[str, dict] = field(default_factory=dict)
-    refused: dict[str, dict] = field(default_factory=dict)  # target name -> {"backend", "reason"[, "hint"]}
+    targets: dict[str, CompiledTarget] = field(default_factory=dict)
+    refused: dict[str, Refusal] = field(default_factory=dict)
 
     @cached_property
     def deployable(self) -> Graph:
@@ -171,44 +181,39 @@ def stripped_checkpoint(ckpt: Checkpoint, stripped: Graph, source_sha256: str) -
                       ckpt.input_shape, ckpt.num_classes, ckpt.neuron, meta)
 
 
-def cost_summary(masked: Graph, stripped: Graph, report: StripReport) -> dict:
+def cost_summary(masked: Graph, stripped: Graph, report: StripReport) -> CostSummary:
     before = {c.name: c for c in layer_costs(masked)}
     rows = []
     for after in layer_costs(stripped):
         row = before[after.name]
         masked_count = next((r.masked for r in report.layers if r.layer == after.name), 0)
-        rows.append({"layer": after.name, "op": after.op, "channels_before": row.out_channels,
-                     "channels_after": after.out_channels, "masked": masked_count,
-                     "params_before": row.params, "params_after": after.params,
-                     "dense_macs_before": row.dense_macs, "dense_macs_after": after.dense_macs})
-    return {
-        "layers": rows,
-        "params": {"before": masked.num_params(), "after": stripped.num_params()},
-        "dense_macs_per_step": {"before": total_dense_macs(masked), "after": total_dense_macs(stripped)},
-    }
+        rows.append(LayerCosts(after.name, after.op, row.out_channels, after.out_channels, masked_count,
+                               row.params, after.params, row.dense_macs, after.dense_macs))
+    return CostSummary(tuple(rows), BeforeAfter(masked.num_params(), stripped.num_params()),
+                       BeforeAfter(total_dense_macs(masked), total_dense_macs(stripped)))
 
 
-def build_manifest(result: CompileResult, data: dict, source: dict | None = None) -> dict:
+def build_manifest(result: CompileResult, data: dict, source: dict | None = None) -> Manifest:
+    """The manifest of a compile; `data` and `source` as `Samples.source` and the frontend describe them."""
     parity = {"stripped_vs_masked": result.parity.to_dict() | {"inputs": data.get("label", "given inputs")}}
     if result.fidelity is not None:
         parity["trace_vs_model"] = result.fidelity.to_dict()
-    return {
-        "scadeploy": package_version("scadeploy"),
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "source": source,
-        "data": data,
-        "timesteps": result.masked.timesteps,
-        "encoding": result.masked.input.attrs.encoding.value,
-        "input_shape": list(result.masked.input.shape),
-        "output_shape": list(result.masked.output.shape),
-        "graphs": {key: f"{stem}.graph.json" for key, stem in GRAPH_FILES.items()},
-        "masks": "inferred from zeroed weights" if result.inferred_masks else "given",
-        **cost_summary(result.masked, result.stripped, result.report),
-        "kept_masked_channels": result.report.to_dict()["kept_masked_channels"],
-        "parity": parity,
-        "targets": result.targets,
-        "refused": result.refused,
-    }
+    graph = result.masked
+    return Manifest(
+        scadeploy_version=package_version("scadeploy"),
+        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        model=ModelInfo(graph.timesteps, graph.input.attrs.encoding, tuple(graph.input.shape),
+                        tuple(graph.output.shape)),
+        source=None if source is None else Source.from_dict(source),
+        data=DataSource.from_dict(data),
+        graphs={key: graph_file(key) for key in GRAPHS},
+        masks="inferred from zeroed weights" if result.inferred_masks else "given",
+        costs=cost_summary(result.masked, result.stripped, result.report),
+        kept_masked_channels=tuple(result.report.kept),
+        parity=parity,
+        targets=dict(result.targets),
+        refused=dict(result.refused),
+    )
 
 
 def _check_distinct_backends(targets: list[Target]) -> None:
@@ -231,10 +236,10 @@ def _check_targets(targets: list[Target]) -> None:
     _check_distinct_backends(targets)
 
 
-def refusal(target: Target, error: ScadeployError) -> dict:
+def refusal(target: Target, error: ScadeployError) -> Refusal:
     """The manifest entry of a refused target: its backend, the reason in one line, and the hint if any."""
-    entry = {"backend": target.backend, "reason": " ".join(error.message.split())}
-    return entry | ({"hint": " ".join(error.hint.split())} if error.hint else {})
+    hint = " ".join(error.hint.split()) if error.hint else None
+    return Refusal(target.backend, " ".join(error.message.split()), hint)
 
 
 def _accepted_targets(result: CompileResult, targets: list[Target], graph: Graph) -> list[Target]:
@@ -276,7 +281,7 @@ def _export_targets(result: CompileResult, targets: list[Target], staging: Path)
     for target in _accepted_targets(result, targets, graph):
         log.info("exporting for target %s", target.name)
         section = backend_module(target.backend).export(graph, target, staging, result.samples)
-        result.targets[target.name] = {"backend": target.backend} | section
+        result.targets[target.name] = CompiledTarget.of(target.backend, section)
 
 
 def _publish(staging: Path, out_dir: Path) -> None:
@@ -292,7 +297,7 @@ def _publish(staging: Path, out_dir: Path) -> None:
 
 def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tuple[str, ...] = (),
                     force: bool = False, source: dict | None = None, stripped: Checkpoint | None = None,
-                    data: dict | None = None) -> dict:
+                    data: dict | None = None) -> Manifest:
     """Write the manifest, both graphs, `stripped.pt` (when given) and the files of every target that takes
     the model; the manifest's `refused` maps each target that did not to its reason. Atomic: DIR appears
     complete or not at all, and nothing is written when every requested target refuses or an export fails.
@@ -309,14 +314,14 @@ def write_artifacts(result: CompileResult, out_dir: str | Path, target_names: tu
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging."))
     try:
         if stripped is not None:
-            save_checkpoint(stripped, staging / "stripped.pt")
-        save_graph(result.deployable, staging, GRAPH_FILES["stripped"])
-        save_graph(result.masked, staging, GRAPH_FILES["masked"])
+            save_checkpoint(stripped, Layout(staging).stripped_checkpoint)
+        save_graph(result.deployable, staging, STRIPPED_GRAPH)
+        save_graph(result.masked, staging, MASKED_GRAPH)
         if data is None:  # inputs given from Python: keep them, so DIR stays self-contained
             data = _save_inputs(result, staging)
         _export_targets(result, targets, staging)
         manifest = build_manifest(result, data, source)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(staging, manifest)
         _publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -340,16 +345,17 @@ def _save_inputs(result: CompileResult, staging: Path) -> dict:
     import numpy as np
 
     x = result.samples.detach().cpu().float()
-    np.savez(staging / INPUTS_FILE, x=x.numpy())
+    inputs = Layout(staging).inputs
+    np.savez(inputs, x=x.numpy())
     direct = result.masked.input.attrs.encoding is Encoding.DIRECT
-    return {"kind": "compiled", "file": INPUTS_FILE, "label": "the inputs given to compile",
+    return {"kind": "compiled", "file": inputs.name, "label": "the inputs given to compile",
             "layout": FRAMES if direct else "sequence", "samples": sample_count(result.masked, x),
             "sample_shape": list(result.masked.input.shape), "labels": False}
 
 
 def compile_checkpoint(ckpt_path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (),
                        force: bool = False, data: str | None = None, data_dir: str | None = None,
-                       sensor_size: SensorSize | None = None) -> tuple[CompileResult, dict]:
+                       sensor_size: SensorSize | None = None) -> tuple[CompileResult, Manifest]:
     """`scadeploy compile CKPT`: everything lands in `out_dir` at once, or nothing does."""
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
     _check_output(out_dir, target_names, force)
@@ -391,7 +397,7 @@ def compile_user_model(weights: str | Path, model_spec: str, out_dir: str | Path
                        data: str | None = None, data_dir: str | None = None,
                        input_shape: tuple[int, ...] | None = None,
                        timesteps: int | None = None,
-                       sensor_size: SensorSize | None = None) -> tuple[CompileResult, dict]:
+                       sensor_size: SensorSize | None = None) -> tuple[CompileResult, Manifest]:
     """`scadeploy compile WEIGHTS --model MODULE:FACTORY`: a user's own model and plain state_dict."""
     from scadeploy.frontends.user_model import build_user_model, load_masks, load_weights
 
@@ -411,7 +417,7 @@ def compile_user_model(weights: str | Path, model_spec: str, out_dir: str | Path
 
 def compile_nir(path: str | Path, out_dir: str | Path, target_names: tuple[str, ...] = (), force: bool = False,
                 data: str | None = None, data_dir: str | None = None,
-                timesteps: int | None = None, sensor_size: SensorSize | None = None) -> tuple[CompileResult, dict]:
+                timesteps: int | None = None, sensor_size: SensorSize | None = None) -> tuple[CompileResult, Manifest]:
     """`scadeploy compile model.nir`: a NIR graph from another framework, masks read off its zeroed channels.
 
     The graph read from the file is checked against spikingjelly's own NIR importer on the inputs

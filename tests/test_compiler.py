@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from spikingjelly.activation_based import layer, neuron
 from torch import nn
 
 import scadeploy
+from scadeploy.artifact.manifest import read_manifest
 from scadeploy.errors import TargetError, UnsupportedError
 from scadeploy.models import MeanOverTime
 
@@ -32,10 +35,11 @@ def result():
 
 def test_refused_targets_are_recorded_and_the_others_written(result, tmp_path):
     manifest = scadeploy.write_artifacts(result, tmp_path / "D", ["onnx-cpu", "loihi2-sim", "nir"])
-    assert list(manifest["targets"]) == ["onnx-cpu"] and (tmp_path / "D" / "model.onnx").is_file()
-    assert set(manifest["refused"]) == {"loihi2-sim", "nir"} and result.refused == manifest["refused"]
-    assert "reads analog values" in manifest["refused"]["loihi2-sim"]["reason"]
-    assert "\n" not in manifest["refused"]["nir"]["reason"]
+    assert list(manifest.targets) == ["onnx-cpu"] and (tmp_path / "D" / "model.onnx").is_file()
+    assert set(manifest.refused) == {"loihi2-sim", "nir"} and result.refused == manifest.refused
+    assert "reads analog values" in manifest.refused["loihi2-sim"].reason
+    assert "\n" not in manifest.refused["nir"].reason
+    assert read_manifest(tmp_path / "D").to_dict() == json.loads(json.dumps(manifest.to_dict()))  # what was written
 
 
 def test_every_target_refusing_raises_and_writes_nothing(result, tmp_path):

@@ -1,6 +1,6 @@
 """A compiled directory (`scadeploy compile -o DIR`) read back: manifest, graphs and the inputs it was checked on.
 
-Everything comes from DIR alone: the graphs from their safe serialized form (`ir/serialize.py`),
+Everything comes from DIR alone: the graphs from their safe serialized form (`artifact/serialize.py`),
 the inputs from the data source recorded in the manifest (a built-in dataset or the user's file,
 checked against its recorded sha256), or from `--data` when the user gives other inputs.
 """
@@ -11,25 +11,29 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from scadeploy.artifact.manifest import MANIFEST, read_manifest, refused_targets
+from scadeploy.artifact.layout import Layout
+from scadeploy.artifact.manifest import Manifest, read_manifest
+from scadeploy.artifact.manifest_parts import DataSource
 from scadeploy.artifact.serialize import load_graph
 from scadeploy.data.samples import FRAMES, SEQUENCE, Samples, load_samples, random_samples
 from scadeploy.errors import ArtifactError, DataError
 from scadeploy.ir.graph import Encoding, Graph
 
+RANDOM_SAMPLES = 16  # inputs drawn for a `random` data source that does not say how many
+
 
 @dataclass(frozen=True)
 class CompiledDir:
     path: Path
-    manifest: dict
+    manifest: Manifest
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.path)
 
     def graph(self, key: str) -> Graph:
         """'stripped' (BN folded, what the backends consumed) or 'masked' (as traced from the model)."""
-        graphs = self.manifest.get("graphs")
-        if not isinstance(graphs, dict) or not isinstance(graphs.get(key), str):
-            raise ArtifactError(f"'{self.path / MANIFEST}' names no {key} graph",
-                                "the directory predates self-contained compiles: re-run scadeploy compile")
-        return load_graph(self.path / Path(graphs[key]).name)
+        return load_graph(self.layout.file(self.manifest.graphs[key]))
 
     def target_files(self, backend: str) -> list[Path]:
         """The files of the target of `backend` ('onnx', 'lava'), or [] when it was not asked for.
@@ -37,20 +41,14 @@ class CompiledDir:
         A target that was asked for but refused the model at compile is an error saying so and why:
         its files are absent because the model cannot run there, not because they were forgotten.
         """
-        targets = self.manifest.get("targets")
-        if not isinstance(targets, dict):
-            raise ArtifactError(f"'{self.path / MANIFEST}': 'targets' must be an object")
-        for section in targets.values():
-            if isinstance(section, dict) and section.get("backend") == backend:
-                files = section.get("files")
-                if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
-                    raise ArtifactError(f"'{self.path / MANIFEST}': the {backend} target lists no files")
-                return [self.path / Path(f).name for f in files]
-        refused = refused_targets(self.manifest, backend)
+        found = self.manifest.target_of(backend)
+        if found is not None:
+            return [self.layout.file(name) for name in found[1].files]
+        refused = self.manifest.refused_of(backend)
         if refused:
-            name, reason = next(iter(refused.items()))
+            name, refusal = next(iter(refused.items()))
             raise ArtifactError(f"target '{name}' was refused at compile, so '{self.path}' has no {backend} "
-                                f"files: {reason}")
+                                f"files: {refusal.reason}")
         return []
 
     def samples(self, graph: Graph, data: str | None = None, data_dir: str | None = None) -> Samples:
@@ -67,37 +65,26 @@ class CompiledDir:
         return samples
 
     def _recorded_samples(self, graph: Graph) -> Samples:
-        source = self.manifest.get("data")
-        if not isinstance(source, dict):
-            raise ArtifactError(f"'{self.path / MANIFEST}' records no data source", "pass --data")
-        kind = source.get("kind")
-        if kind == "builtin" and isinstance(source.get("name"), str):
-            return load_samples(source["name"], source.get("data_dir"), graph.timesteps)
-        if kind == "file" and isinstance(source.get("path"), str):
-            path = Path(source["path"])
-            if not path.is_file():
-                raise DataError(f"the data file '{path}' recorded at compile is missing", "pass --data FILE")
-            if hashlib.sha256(path.read_bytes()).hexdigest() != source.get("sha256"):
-                raise DataError(f"the data file '{path}' changed since compile (sha256 differs)",
-                                "pass it explicitly with --data to use it anyway")
-            return load_samples(str(path), None, graph.timesteps, self._recorded_sensor(source))
-        if kind == "compiled" and isinstance(source.get("file"), str):
-            return load_samples(str(self.path / Path(source["file"]).name), None, graph.timesteps)
-        if kind == "random":
-            return random_samples(tuple(graph.input.shape), int(source.get("samples", 16)))
-        raise ArtifactError(f"'{self.path / MANIFEST}' has an unknown data source {kind!r}", "pass --data")
+        source = self.manifest.data
+        if source is None:
+            raise ArtifactError(f"'{self.layout.manifest}' records no data source", "pass --data")
+        if source.kind == "builtin":
+            return load_samples(str(source.name), source.data_dir, graph.timesteps)
+        if source.kind == "file":
+            return self._recorded_file(source, graph)
+        if source.kind == "compiled":
+            return load_samples(str(self.layout.file(str(source.file))), None, graph.timesteps)
+        return random_samples(tuple(graph.input.shape), RANDOM_SAMPLES if source.samples is None else source.samples)
 
-    def _recorded_sensor(self, source: dict) -> tuple[int, int, int] | None:
-        """The sensor size event recordings were binned for at compile (None for other data)."""
-        events = source.get("events")
-        if events is None:
-            return None
-        size = events.get("sensor_size") if isinstance(events, dict) else None
-        if not (isinstance(size, list) and len(size) == 3 and
-                all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 16 for d in size)):
-            raise ArtifactError(f"'{self.path / MANIFEST}': data.events.sensor_size must be [W, H, P]",
-                                "re-run scadeploy compile, or pass --data")
-        return (size[0], size[1], size[2])
+    def _recorded_file(self, source: DataSource, graph: Graph) -> Samples:
+        """The user's data file recorded at compile, if it is still there and unchanged."""
+        path = Path(str(source.path))
+        if not path.is_file():
+            raise DataError(f"the data file '{path}' recorded at compile is missing", "pass --data FILE")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != source.sha256:
+            raise DataError(f"the data file '{path}' changed since compile (sha256 differs)",
+                            "pass it explicitly with --data to use it anyway")
+        return load_samples(str(path), None, graph.timesteps, source.sensor_size)
 
 
 def sensor_of(graph: Graph) -> tuple[int, int, int] | None:
@@ -120,5 +107,5 @@ def check_fits(samples: Samples, graph: Graph) -> None:
 
 
 def open_compiled(path: str | Path) -> CompiledDir:
-    """Read DIR/manifest.json, its fields checked (`manifest.read_manifest`)."""
+    """Open DIR through its manifest, every field checked (`manifest.read_manifest`)."""
     return CompiledDir(Path(path), read_manifest(path))

@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from scadeploy.artifact.layout import graph_file, tensors_file
 from scadeploy.errors import ArtifactError, GraphError
 from scadeploy.ir.graph import Encoding, Graph, NeuronKind, Node, Op
 from scadeploy.ir.ops import ATTRS_OF_OP
@@ -109,7 +110,7 @@ def save_graph(graph: Graph, directory: str | Path, name: str) -> list[str]:
     tensors = {f"{n.name}{SEPARATOR}{k}": p.detach().to(torch.float32).contiguous()
                for n in graph.nodes for k, p in n.params.items()}
     blob = save_tensors(tensors)
-    tensor_file, json_file = f"{name}.safetensors", f"{name}.graph.json"
+    tensor_file, json_file = tensors_file(name), graph_file(name)
     (directory / tensor_file).write_bytes(blob)
     document = graph_to_json(graph, tensor_file, hashlib.sha256(blob).hexdigest())
     (directory / json_file).write_text(json.dumps(document, indent=1) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 # NOTE: OpenMP threads (torch and the kernels torch.compile generates) busy-wait between parallel regions
 # by default. Timed among other runtimes' threads, or on cores shared with other processes, the spinning
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import click
 
-from scadeploy.artifact.manifest import record_in_manifest
+from scadeploy.artifact.layout import Layout
+from scadeploy.artifact.manifest import write_manifest
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
 from scadeploy.measure.harness import (
     AUTO,
@@ -27,7 +29,7 @@ from scadeploy.measure.harness import (
 )
 from scadeploy.measure.report import make_table, save_line_plot
 
-RECOMMENDED = "recommended_runtime"  # the manifest section `--runner auto` writes
+RECOMMENDED = "recommended_runtime"  # the manifest field `--runner auto` writes (`Manifest.recommended_runtime`)
 
 
 def _print(result: BenchmarkResult) -> None:
@@ -130,10 +132,10 @@ def command(directory: str, batch_sizes: tuple[int, ...], runners: tuple[str, ..
     compiled = open_compiled(out_dir)
     result = benchmark_compiled(compiled, runners or DEFAULT_RUNNERS, batch_sizes or (1, 16), threads, warmup,
                                 repeats, device=device, progress=not as_json, data=data, data_dir=data_dir)
-    figure = plot(result, Path(plot_path) if plot_path else out_dir / "benchmark.png")
+    figure = plot(result, Path(plot_path) if plot_path else Layout(out_dir).benchmark_plot)
     recorded = None
     if AUTO in runners:
-        recorded = record_in_manifest(out_dir, RECOMMENDED, result.recommendation())
+        recorded = write_manifest(out_dir, replace(compiled.manifest, recommended_runtime=result.recommendation()))
     if as_json:
         echo_json(result.to_dict() | {"plot": str(figure)})
         return

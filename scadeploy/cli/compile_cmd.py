@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
 from scadeploy.cli.inspect_cmd import channel_table, refused_line
 from scadeploy.targets import available_targets
+
+if TYPE_CHECKING:
+    from scadeploy.artifact.manifest import Manifest
 
 
 def parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
@@ -97,19 +102,18 @@ def command(checkpoint: str, out_dir: str, targets: tuple[str, ...], model_spec:
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     if as_json:
-        echo_json(manifest)
+        echo_json(manifest.to_dict())
         return
     _print(result, manifest, out_dir)
 
 
-def _print(result, manifest: dict, out_dir: str) -> None:
+def _print(result, manifest: Manifest, out_dir: str) -> None:
     out = console()
-    out.print(channel_table(manifest, len(result.report.kept)))
+    out.print(channel_table(manifest.costs, len(result.report.kept)))
     if result.inferred_masks:
-        masked = {row["layer"]: row["masked"] for row in manifest["layers"] if row["masked"]}
-        listed = ", ".join(f"{k} {v}" for k, v in masked.items()) or "none"
+        listed = ", ".join(f"{row.layer} {row.masked}" for row in manifest.costs.layers if row.masked) or "none"
         out.print(f"masks inferred from zeroed weights: {listed}")
-    peer = (manifest.get("source") or {}).get("nir_vs_spikingjelly")
+    peer = manifest.source.details.get("nir_vs_spikingjelly") if manifest.source else None
     if peer is not None:
         out.print(f"the NIR file read by scadeploy vs spikingjelly's NIR importer: {_peer_line(peer)}")
     f = result.fidelity
@@ -119,14 +123,14 @@ def _print(result, manifest: dict, out_dir: str) -> None:
                   f"{f.max_logit_diff:.2g} in float64)")
     p = result.parity
     verdict = "[green]exact[/]" if p.exact else "[red]MISMATCH[/]"
-    out.print(f"stripped vs masked on {p.samples} inputs ({manifest['data'].get('label', 'given')}): {verdict} "
+    out.print(f"stripped vs masked on {p.samples} inputs ({manifest.data_label or 'given'}): {verdict} "
               f"({p.spike_mismatches} of {p.spikes_compared:,} spikes differ in float64, "
               f"{p.float32_summary()}, max |logit diff| "
               f"{p.max_logit_diff_f64:.2g} in float64, {p.max_logit_diff_f32:.2g} in float32)")
-    for name, section in manifest["targets"].items():
-        out.print(f"target {name}: {', '.join(section.get('files', []))}; {target_summary(section)}")
-    for name, entry in manifest.get("refused", {}).items():
-        out.print(refused_line(name, entry["reason"]), soft_wrap=True)
+    for name, target in manifest.targets.items():
+        out.print(f"target {name}: {', '.join(target.files)}; {target_summary(target.to_dict())}")
+    for name, refusal in manifest.refused.items():
+        out.print(refused_line(name, refusal.reason), soft_wrap=True)
     out.print(f"wrote {out_dir}/")
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
 from scadeploy.cli.common import console, echo_json, handles_errors, json_option
+
+if TYPE_CHECKING:
+    from scadeploy.artifact.manifest_parts import CostSummary
 
 
 def _fmt(n: int) -> str:
@@ -20,18 +24,17 @@ def refused_line(name: str, reason: str) -> str:
     return f"target {name}: [yellow]refused[/] at compile, no files: {escape(reason)}"
 
 
-def channel_table(summary: dict, kept_masked: int) -> Table:
+def channel_table(summary: CostSummary, kept_masked: int) -> Table:
     table = Table(title="channels, parameters and dense MACs (per sample and time step)")
     for col in ("layer", "channels kept/total", "masked", "params before", "params after", "MACs before",
                 "MACs after"):
         table.add_column(col, justify="left" if col == "layer" else "right")
-    for row in summary["layers"]:
-        table.add_row(row["layer"], f"{row['channels_after']}/{row['channels_before']}", str(row["masked"]),
-                      _fmt(row["params_before"]), _fmt(row["params_after"]), _fmt(row["dense_macs_before"]),
-                      _fmt(row["dense_macs_after"]))
-    p, m = summary["params"], summary["dense_macs_per_step"]
-    table.add_row("total", "", "", _fmt(p["before"]), _fmt(p["after"]), _fmt(m["before"]), _fmt(m["after"]),
-                  style="bold")
+    for row in summary.layers:
+        table.add_row(row.layer, f"{row.channels_after}/{row.channels_before}", str(row.masked),
+                      _fmt(row.params_before), _fmt(row.params_after), _fmt(row.dense_macs_before),
+                      _fmt(row.dense_macs_after))
+    p, m = summary.params, summary.dense_macs_per_step
+    table.add_row("total", "", "", _fmt(p.before), _fmt(p.after), _fmt(m.before), _fmt(m.after), style="bold")
     if kept_masked:
         table.caption = f"{kept_masked} masked channels are kept because they are not provably silent"
     return table
@@ -70,7 +73,7 @@ def command(path: str, show_graph: bool, as_json: bool) -> None:
     info = {"checkpoint": path, "arch": ckpt.arch, "timesteps": ckpt.timesteps,
             "input_shape": list(ckpt.input_shape), "num_classes": ckpt.num_classes, "meta": ckpt.meta}
     if as_json:
-        echo_json(info | summary | {"kept_masked_channels": report.to_dict()["kept_masked_channels"]})
+        echo_json(info | summary.to_dict() | {"kept_masked_channels": report.to_dict()["kept_masked_channels"]})
         return
     out = console()
     out.print(f"[bold]{path}[/]: {ckpt.arch['name']}, T={ckpt.timesteps}, input "
@@ -84,36 +87,26 @@ def command(path: str, show_graph: bool, as_json: bool) -> None:
 
 def _inspect_compiled(path: Path, show_graph: bool, as_json: bool) -> None:
     from scadeploy.artifact.directory import open_compiled
-    from scadeploy.errors import ArtifactError
     from scadeploy.ir.format import format_graph
 
     compiled = open_compiled(path)
     graph = compiled.graph("stripped")  # validates the graph files even when only the table is shown
     manifest = compiled.manifest
     if as_json:
-        echo_json(manifest | ({"graph": format_graph(graph).splitlines()} if show_graph else {}))
+        echo_json(manifest.to_dict() | ({"graph": format_graph(graph).splitlines()} if show_graph else {}))
         return
-    try:
-        table = channel_table(manifest, len(manifest.get("kept_masked_channels", [])))
-    except (KeyError, TypeError) as exc:
-        raise ArtifactError(f"'{path / 'manifest.json'}' lacks the channel summary ({exc})",
-                            "re-run scadeploy compile") from exc
     out = console()
-    data = manifest.get("data") or {}
-    out.print(f"[bold]{path}[/]: T={graph.timesteps}, {manifest.get('encoding', 'direct')} input "
+    source = manifest.source.path if manifest.source else "?"
+    out.print(f"[bold]{path}[/]: T={graph.timesteps}, {manifest.model.encoding.value} input "
               f"{'x'.join(map(str, graph.input.shape))}, output {'x'.join(map(str, graph.output.shape))}; "
-              f"compiled from {(manifest.get('source') or {}).get('path', '?')} on {data.get('label', '?')}")
-    out.print(table)
-    parity = manifest.get("parity") or {}
-    for key, section in parity.items():
-        if isinstance(section, dict):
-            verdict = section.get("exact", section.get("agrees"))
-            out.print(f"{key.replace('_', ' ')}: {'ok' if verdict else 'MISMATCH'}")
-    targets = manifest.get("targets") or {}
-    for name, section in targets.items():
-        files = section.get("files", []) if isinstance(section, dict) else []
-        out.print(f"target {name}: {', '.join(map(str, files))}")
-    for name, entry in manifest.get("refused", {}).items():  # checked by read_manifest
-        out.print(refused_line(name, entry["reason"]), soft_wrap=True)
+              f"compiled from {source} on {manifest.data_label or '?'}")
+    out.print(channel_table(manifest.costs, len(manifest.kept_masked_channels)))
+    for key, record in manifest.parity.items():
+        verdict = record.get("exact", record.get("agrees"))
+        out.print(f"{key.replace('_', ' ')}: {'ok' if verdict else 'MISMATCH'}")
+    for name, target in manifest.targets.items():
+        out.print(f"target {name}: {', '.join(target.files)}")
+    for name, refusal in manifest.refused.items():
+        out.print(refused_line(name, refusal.reason), soft_wrap=True)
     if show_graph:
         out.print(format_graph(graph), markup=False, highlight=False)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scadeploy.artifact.layout import ONNX_SEQUENCE, Layout
+from scadeploy.artifact.manifest import Manifest
 from scadeploy.backends.onnx.export import OnnxOptions
 from scadeploy.backends.onnx.runtime import OrtRunner
 from scadeploy.backends.torch_ref import run_graph
@@ -128,11 +130,11 @@ def _onnx_accuracy(model_path: Path, images: torch.Tensor, labels: torch.Tensor,
     return _accuracy(lambda x: torch.from_numpy(runner.run(x.numpy())), images, labels)
 
 
-def _figures(out: Path, manifest: dict, timings: dict, float_rates: dict, fixed_rates: dict) -> list[str]:
-    layers = [r for r in manifest["layers"] if r["op"] == "conv2d"]
-    paths = [save_bar_plot(out / "channels_per_layer.png", [r["layer"] for r in layers],
-                           {"before": [r["channels_before"] for r in layers],
-                            "after stripping": [r["channels_after"] for r in layers]},
+def _figures(out: Path, manifest: Manifest, timings: dict, float_rates: dict, fixed_rates: dict) -> list[str]:
+    layers = [r for r in manifest.costs.layers if r.op == "conv2d"]
+    paths = [save_bar_plot(out / "channels_per_layer.png", [r.layer for r in layers],
+                           {"before": [r.channels_before for r in layers],
+                            "after stripping": [r.channels_after for r in layers]},
                            "channels per layer", "channels")]
     names = sorted({name for name, _ in timings})
     paths.append(save_bar_plot(out / "latency_per_runner.png", names,
@@ -168,7 +170,7 @@ def run_demo(config: DemoConfig, say: Say = print) -> DemoReport:
     compiled = out / "compiled"
     result, manifest = compile_checkpoint(out / "sca.pt", compiled, TARGETS, force=True)
     say(f"  stripped vs masked: {'exact' if result.parity.exact else 'MISMATCH'}, "
-        f"params {manifest['params']['before']:,} -> {manifest['params']['after']:,}")
+        f"params {manifest.costs.params.before:,} -> {manifest.costs.params.after:,}")
 
     say("[3/5] benchmarking on ONNX Runtime, the torch reference and spikingjelly eager")
     variants = {"dense": variant_from_checkpoint("dense", dense_ckpt),
@@ -191,7 +193,7 @@ def run_demo(config: DemoConfig, say: Say = print) -> DemoReport:
         stages.append(Stage(label, accuracy, len(images), graph.num_params(), dense_macs(graph), synops, energy,
                             timings[(runtime, 1)].p50_ms, runtime))
     stripped = stages[-1]
-    onnx_accuracy = _onnx_accuracy(compiled / "model.onnx", images, labels, config.threads)
+    onnx_accuracy = _onnx_accuracy(Layout(compiled).file(ONNX_SEQUENCE), images, labels, config.threads)
     stages.append(Stage("stripped (ONNX)", onnx_accuracy, len(images), stripped.params, stripped.dense_macs,
                         stripped.synops, stripped.energy_uj, timings[("onnx:stripped", 1)].p50_ms, "onnxruntime cpu"))
     for report, runtime in ((emulated, "emulator"), (on_lava, "lava")):
@@ -205,8 +207,9 @@ def run_demo(config: DemoConfig, say: Say = print) -> DemoReport:
     float_rates = _firing_rates(graphs["stripped"], images)
     figures = _figures(out, manifest, timings, float_rates, emulated.firing_rates)
     benchmark_rows = [{"runner": n, "batch_size": b} | t.to_dict() for (n, b), t in timings.items()]
+    written = manifest.to_dict()
     report = DemoReport(stages, {"dense": dense_summary, "sca": sca_summary},
-                        {k: manifest[k] for k in ("params", "dense_macs_per_step", "layers", "parity")},
+                        {k: written[k] for k in ("params", "dense_macs_per_step", "layers", "parity")},
                         benchmark_rows, {"emulator": emulated.to_dict(), "lava": on_lava.to_dict()}, figures,
                         time.perf_counter() - start)
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")

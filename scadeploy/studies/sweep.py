@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from scadeploy.artifact.directory import open_compiled
+from scadeploy.artifact.layout import ONNX_SEQUENCE
 from scadeploy.compiler import compile_checkpoint
 from scadeploy.data.samples import load_samples
 from scadeploy.errors import ScadeployError
@@ -100,11 +101,11 @@ def measure_run(label: str, config: TrainConfig, ckpt_path: Path, compiled_dir: 
     graph = result.deployable
     samples = load_samples(config.dataset, config.data_dir, config.timesteps)
     synops = measure_synops(graph, samples.take(plan.synops_samples).x)
-    onnx_file = next(f for f in open_compiled(compiled_dir).target_files("onnx") if f.name == "model.onnx")
+    onnx_file = next(f for f in open_compiled(compiled_dir).target_files("onnx") if f.name == ONNX_SEQUENCE)
     runner = OrtRunner(onnx_file, f"onnx:{label}", "cpu", plan.threads)
     timing = time_runners({label: runner}, samples.cycle(plan.latency_batch).numpy(), 3, plan.latency_repeats,
                           progress=False)[label]
-    meta = manifest["source"]["meta"]
+    meta = manifest.source.details["meta"]
     kept = {name: int(mask.sum()) for name, mask in load_checkpoint(ckpt_path).masks.items()}
     return {"label": label, "kind": label.rpartition("-")[0] or "dense", "keep_ratio": meta["keep_ratio"],
             "accuracy": meta["accuracy"]["last"], "best_accuracy": meta["accuracy"]["best"], "kept": kept,

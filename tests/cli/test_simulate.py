@@ -62,9 +62,13 @@ def test_missing_manifest_is_one_clear_error(tmp_path):
     assert "has no manifest.json" in result.stderr and "scadeploy compile" in result.stderr
 
 
-def test_directory_without_a_lava_target(tmp_path):
-    (tmp_path / "manifest.json").write_text(json.dumps({"targets": {"onnx-cpu": {"backend": "onnx"}}}))
-    result = invoke("simulate", str(tmp_path))
+def test_directory_without_a_lava_target(compiled, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(compiled, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["targets"] = {}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke("simulate", str(out))
     assert result.exit_code == 2 and "compiled without a Lava target" in result.stderr
 
 

@@ -112,13 +112,12 @@ def _judge(case: Case, verdict: Verdict, out: Path, lava_sim: bool) -> None:
         verdict.set("lava", outcome, "no target compiled")
         return
     for target in TARGETS:
-        section = manifest.get("targets", {}).get(target)
-        refused = (manifest.get("refused") or {}).get(target) or getattr(result, "refused", {}).get(target)
-        if section is None:
-            reason = refused.get("reason", "") if isinstance(refused, dict) else str(refused or "missing")
-            verdict.set(target, "refused" if refused else "failure", reason)
+        compiled = manifest.targets.get(target)
+        if compiled is None:
+            refused = manifest.refused.get(target)
+            verdict.set(target, "refused" if refused else "failure", refused.reason if refused else "missing")
             continue
-        ok, detail = _target_agrees(target, section)
+        ok, detail = _target_agrees(target, compiled.to_dict())
         verdict.set(target, "agree" if ok else "failure", detail)
     if lava_sim and verdict.outcomes.get("loihi2-sim") == "agree":
         _judge_lava(out, verdict)

@@ -50,7 +50,7 @@ def partial(base: dict, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fuzz-partial")
     torch.save(raw, root / "soft.pt")
     _, manifest = compile_checkpoint(root / "soft.pt", root / "compiled", ("onnx-cpu", "loihi2-sim"))
-    assert set(manifest["refused"]) == {"loihi2-sim"}
+    assert set(manifest.refused) == {"loihi2-sim"}
     return root / "compiled"
 
 

@@ -28,7 +28,7 @@ def test_train_json_then_compile_strips_every_pruned_channel(tmp_path):
     for row in compiled.report.layers:  # ... and removed
         if row.layer in ckpt.masks:
             assert row.after == int(ckpt.masks[row.layer].sum()) and row.masked == row.before - row.after
-    assert compiled.parity.exact and manifest["parity"]["stripped_vs_masked"]["inputs"] == "digits test split"
+    assert compiled.parity.exact and manifest.parity["stripped_vs_masked"]["inputs"] == "digits test split"
 
 
 def test_every_recipe_option_still_strips_exactly(tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from scadeploy.artifact.layout import LAVA_NET as NET_FILE
 from scadeploy.backends.lava.emulator import emulate
 from scadeploy.backends.lava.net import FixedNet, lower
 from scadeploy.backends.lava.netx import write_net
@@ -35,7 +36,6 @@ from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
 from scadeploy.targets.backend_options import LavaOptions
 
-NET_FILE = "model.net"
 # NOTE: emulator and integer-graph logits are the same integers decoded in two float orders.
 LOGIT_EXACT = 1e-9
 

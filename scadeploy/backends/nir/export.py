@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scadeploy.artifact.layout import NIR_MODEL as NIR_FILE
 from scadeploy.errors import UnsupportedError
 from scadeploy.ir.graph import Graph, NeuronKind, Node, Op
 from scadeploy.ir.neuron import is_memoryless
@@ -32,8 +33,6 @@ from scadeploy.ir.nir_conventions import DEFAULT_DT, import_nir, nir_name
 from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
 from scadeploy.targets.backend_options import NirOptions
-
-NIR_FILE = "model.nir"
 
 
 def lowering_problems(graph: Graph) -> list[str]:

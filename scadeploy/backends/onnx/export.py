@@ -14,6 +14,8 @@ import onnx
 import torch
 
 from scadeploy.artifact.files import atomic_write_bytes
+from scadeploy.artifact.layout import ONNX_SEQUENCE as SEQUENCE_FILE
+from scadeploy.artifact.layout import ONNX_STEP as STEP_FILE
 from scadeploy.backends.onnx.align import align_channels
 from scadeploy.backends.onnx.ops import ONNX_OPS
 from scadeploy.backends.onnx.runtime import OrtStepRunner, ort_session
@@ -25,9 +27,6 @@ from scadeploy.ir.graph import Graph
 from scadeploy.ir.rounding import judge_float32_flips
 from scadeploy.targets import Target
 from scadeploy.targets.backend_options import OnnxOptions
-
-SEQUENCE_FILE = "model.onnx"
-STEP_FILE = "model.step.onnx"
 
 
 def check_lowerable(graph: Graph, backend: str) -> None:

@@ -18,6 +18,9 @@ from pathlib import Path
 import torch
 
 from scadeploy.artifact.files import atomic_write_bytes
+from scadeploy.artifact.layout import OPENVINO_CONFIG as CONFIG_FILE
+from scadeploy.artifact.layout import OPENVINO_MODEL as MODEL_FILE
+from scadeploy.artifact.layout import OPENVINO_WEIGHTS as WEIGHTS_FILE
 from scadeploy.backends.onnx.align import align_channels
 from scadeploy.backends.onnx.export import RuntimeParity, check_lowerable, judge_runtime
 from scadeploy.backends.onnx.ops import ONNX_OPS
@@ -28,11 +31,6 @@ from scadeploy.ir.graph import Graph, Op
 from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
 from scadeploy.targets.backend_options import OpenVinoOptions
-
-MODEL_FILE = "model.xml"
-WEIGHTS_FILE = "model.bin"
-CONFIG_FILE = "openvino.config.json"
-
 
 OPENVINO_OPS = BackendOps("openvino", dict(ONNX_OPS.table))
 """OpenVINO reads scadeploy's ONNX sequence model, so it lowers exactly what the ONNX backend lowers."""
