@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from scadeploy.ir import graph as ir
 from scadeploy.ir.graph import Encoding, Graph, InputAttrs, Node, Op, OutputAttrs
 from scadeploy.ir.ops import infer_shape
 from scadeploy.ir.verify import verify
@@ -30,3 +31,26 @@ class GraphBuilder:
         """The verified graph, with an output node after the last one added."""
         self.add("output", Op.OUTPUT, OutputAttrs())
         return verify(Graph(tuple(self.nodes), timesteps))
+
+
+def threshold_tie_graph() -> Graph:
+    """x -> 1x1 conv (weight 1) -> IF(v_th 1) -> flatten -> linear -> IF, T=2: on `TIE_INPUT` the first IF's
+    potential at position 0 is exactly its threshold at step 1 (a float32 tie), position 1 far from it."""
+    b = GraphBuilder((1, 1, 2))
+    b.add("conv", Op.CONV2D, ir.Conv2dAttrs(1, 1, (1, 1)), {"weight": torch.ones(1, 1, 1, 1)})
+    b.add("sn1", Op.NEURON, ir.NeuronAttrs(v_threshold=1.0))
+    b.add("flat", Op.FLATTEN, ir.FlattenAttrs())
+    b.add("fc", Op.LINEAR, ir.LinearAttrs(2, 1), {"weight": torch.ones(1, 2)})
+    b.add("sn2", Op.NEURON, ir.NeuronAttrs(v_threshold=1.0))
+    return b.graph(timesteps=2)
+
+
+TIE_INPUT = torch.tensor([[[[0.5, 0.25]]]])
+
+
+def flipped(spikes: dict[str, torch.Tensor], *where: tuple[str, tuple]) -> dict[str, torch.Tensor]:
+    """A copy of recorded spikes with the spike at each (layer, index) inverted."""
+    out = {k: v.clone() for k, v in spikes.items()}
+    for name, index in where:
+        out[name][index] = 1 - out[name][index]
+    return out
