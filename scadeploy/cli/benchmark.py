@@ -89,8 +89,8 @@ def plot(result: BenchmarkResult, path: Path) -> Path:
 @click.option("-r", "--runner", "runners", multiple=True, metavar="KIND[:masked|stripped]|auto",
               help=f"Runner, repeatable; KIND is one of {', '.join(RUNNER_KINDS)} "
                    f"(default: {' '.join(DEFAULT_RUNNERS)}). '{AUTO}' measures every available exact runtime "
-                   "(onnx, openvino, torch-compile) on the stripped model and records the fastest per batch "
-                   "size in DIR/manifest.json (recommended_runtime).")
+                   "(onnx, onnx-blocked, openvino, torch-compile) on the stripped model and records the fastest "
+                   "per batch size in DIR/manifest.json (recommended_runtime).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads for ONNX Runtime (intra-op) and torch.")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs first.")
@@ -119,6 +119,8 @@ def command(directory: str, batch_sizes: tuple[int, ...], runners: tuple[str, ..
     deviation and (with labelled data) accuracy are shown beside its speed. onnx-step runs
     DIR/model.step.onnx one time step per call with the state kept in ONNX Runtime; its per-step
     latency (what a streaming deployment pays per event window) is shown beside the whole sequence's.
+    onnx-blocked runs DIR/model.onnx with the neurons kept in ONNX Runtime's blocked conv layout
+    (rewritten for this machine's CPU when the runner starts; bit for bit the same logits).
 
     \b
     Example:

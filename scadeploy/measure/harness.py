@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from scadeploy.artifact.directory import CompiledDir
 from scadeploy.backends.onnx.align import align_channels
+from scadeploy.backends.onnx.blocked import blocked_model
 from scadeploy.backends.onnx.export import SEQUENCE_FILE, STEP_FILE, OnnxOptions, build_models
 from scadeploy.backends.onnx.runtime import OrtRunner, OrtStepRunner
 from scadeploy.backends.onnx.step import state_specs
@@ -130,13 +131,14 @@ def time_runners(runners: Mapping[str, Runner], x: np.ndarray, warmup: int = 3, 
 
 MASKED = "masked"
 STRIPPED = "stripped"
-RUNNER_KINDS = ("onnx", "onnx-step", "openvino", "openvino-bf16", "torch-compile", "torch-ref", "spikingjelly",
-                "dynamo-onnx")
+RUNNER_KINDS = ("onnx", "onnx-blocked", "onnx-step", "openvino", "openvino-bf16", "torch-compile", "torch-ref",
+                "spikingjelly", "dynamo-onnx")
 DEFAULT_RUNNERS = ("onnx:masked", "onnx:stripped", "onnx-step:stripped", "spikingjelly:masked",
                    "dynamo-onnx:stripped")
 AUTO = "auto"  # every available exact deployment runtime on the stripped model; the fastest is recommended
-ONNX_LOWERED = ("onnx", "onnx-step", "openvino", "openvino-bf16")  # runners of scadeploy's own ONNX lowering
-EXACT_KINDS = ("onnx", "openvino", "torch-compile")  # deployment runtimes whose logits match the reference
+ONNX_LOWERED = ("onnx", "onnx-blocked", "onnx-step", "openvino", "openvino-bf16")  # scadeploy's own ONNX lowering
+EXACT_KINDS = ("onnx", "onnx-blocked", "openvino", "torch-compile")  # runtimes whose logits match the reference
+CPU_ONLY_KINDS = ("onnx-blocked", "openvino", "openvino-bf16")
 EXACT_TOLERANCE = 1e-4  # max |logit diff| against the torch reference, the onnx-cpu target's parity tolerance
 
 
@@ -152,8 +154,10 @@ class Variant:
 
 
 def auto_runners(device: str = "cpu") -> list[str]:
-    """The exact runtimes `--runner auto` measures: ONNX Runtime, torch.compile, and OpenVINO when installed."""
-    kinds = [k for k in EXACT_KINDS if (k != "openvino" or (openvino_available() and device == "cpu"))]
+    """The exact runtimes `--runner auto` measures: ONNX Runtime (on the CPU also blocked), torch.compile, and
+    OpenVINO when installed."""
+    kinds = [k for k in EXACT_KINDS if (device == "cpu" or k not in CPU_ONLY_KINDS)
+             and (k != "openvino" or openvino_available())]
     return [f"{k}:{STRIPPED}" for k in kinds]
 
 
@@ -195,6 +199,12 @@ def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str =
     if kind == "onnx-step" and variant.step_model is not None:  # state shapes are read from the file
         return OrtStepRunner(variant.step_model, state_specs(variant.graph), variant.graph.timesteps, *session[:3],
                              name=name, spinning=options.allow_spinning)
+    if kind in CPU_ONLY_KINDS and device != "cpu":
+        raise UnsupportedError(f"runner '{kind}' runs on the CPU only", "use --device cpu")
+    if kind == "onnx-blocked":
+        model = variant.onnx_model or build_models(variant.graph, options)[0].SerializeToString()
+        blocked, _ = blocked_model(model, options.intra_op_num_threads)
+        return OrtRunner(blocked, name, "cpu", options.intra_op_num_threads, "disable", options.allow_spinning)
     if kind in ("onnx", "onnx-step"):
         sequence, step = build_models(variant.graph, options)
         if kind == "onnx":
@@ -207,8 +217,6 @@ def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str =
     if kind == "torch-compile":
         return TorchCompileRunner(variant.graph, name, device)
     if kind in ("openvino", "openvino-bf16"):
-        if device != "cpu":
-            raise UnsupportedError(f"runner '{kind}' runs on the CPU only", "use --device cpu")
         model = variant.onnx_model or build_models(variant.graph, options)[0].SerializeToString()
         return OpenVinoRunner(model, name, options.intra_op_num_threads, "bf16" if kind == "openvino-bf16" else "f32")
     sequence = variant.graph.input.attrs.encoding is Encoding.SEQUENCE

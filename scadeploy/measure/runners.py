@@ -44,13 +44,21 @@ def torch_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def graph_on(graph: Graph, device: torch.device) -> Graph:
+    """The graph with its parameters on `device`, so no run copies weights (the interpreter moves them per call)."""
+    if device.type == "cpu":
+        return graph
+    return graph.with_nodes([n.with_(params={k: p.to(device) for k, p in n.params.items()}) if n.params else n
+                             for n in graph.nodes])
+
+
 class TorchRefRunner:
     """The torch reference interpreter (the oracle) as a runner."""
 
     def __init__(self, graph: Graph, name: str = "torch-ref", device: str = "cpu") -> None:
         self.name = name
-        self.graph = graph
         self.device = torch_device(device)
+        self.graph = graph_on(graph, self.device)
 
     def prepare(self, batch_size: int) -> None:
         pass
@@ -149,10 +157,10 @@ class TorchCompileRunner:
 
     def __init__(self, graph: Graph, name: str = "torch-compile", device: str = "cpu") -> None:
         self.name = name
-        self.graph = graph
         self.device = torch_device(device)
+        self.graph = graph_on(graph, self.device)
         self.compile_seconds: dict[int, float] = {}
-        self._module = torch.compile(GraphModule(graph).eval(), dynamic=False)
+        self._module = torch.compile(GraphModule(self.graph).eval(), dynamic=False)
 
     def _input(self, batch_size: int) -> torch.Tensor:
         shape = (batch_size, *self.graph.input.shape)

@@ -55,10 +55,10 @@ def test_time_runners_interleaves_and_counts(compiled) -> None:
 def test_benchmark_compiled_compares_masked_and_stripped(compiled) -> None:
     source, out = compiled
     result = benchmark_compiled(open_compiled(out),
-                                runners=("onnx:masked", "onnx:stripped", "onnx-step", "spikingjelly:masked",
-                                         "torch-ref"),
+                                runners=("onnx:masked", "onnx:stripped", "onnx-blocked", "onnx-step",
+                                         "spikingjelly:masked", "torch-ref"),
                                 batch_sizes=(1, 3), threads=1, warmup=1, repeats=3, progress=False)
-    assert len(result.timings) == 10
+    assert len(result.timings) == 12
     assert all(diff <= 1e-4 for diff in result.agreement.values()), result.agreement
     assert result.dense_macs["masked"] > result.dense_macs["stripped"] > 0
     rows = result.comparisons()
@@ -94,10 +94,12 @@ def test_step_timing_reports_a_step_model_that_differs() -> None:
 
 
 def test_auto_expands_to_the_installed_exact_runtimes() -> None:
-    expected = ["onnx:stripped", *(["openvino:stripped"] if openvino_available() else []), "torch-compile:stripped"]
+    expected = ["onnx:stripped", "onnx-blocked:stripped", *(["openvino:stripped"] if openvino_available() else []),
+                "torch-compile:stripped"]
     assert expand_runners(["auto"]) == expected
     assert expand_runners(["onnx:masked", "auto", "onnx"]) == ["onnx:masked", *expected]  # each spec once
-    assert "openvino:stripped" not in expand_runners(["auto"], device="cuda")  # OpenVINO runs on the CPU only
+    on_gpu = expand_runners(["auto"], device="cuda")  # OpenVINO and the blocked layout run on the CPU only
+    assert on_gpu == ["onnx:stripped", "torch-compile:stripped"]
 
 
 def test_recommendation_is_the_fastest_exact_runtime_per_batch() -> None:

@@ -14,7 +14,8 @@ below 2^24, float64 otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,6 +97,24 @@ class _Neuron:
         return spikes.to(torch.uint8)
 
 
+@contextmanager
+def exact_gpu_arithmetic() -> Iterator[None]:
+    """TF32 off and deterministic cuDNN algorithms while the emulator runs (restored afterwards).
+
+    NOTE: the synaptic sums are float convolutions that are exact only in full float32 (or float64):
+    TF32, which cuDNN uses for float32 convolutions by default on Ampere and later GPUs, rounds their
+    inputs to 10 mantissa bits. Deterministic algorithms keep every run's summation order the same.
+    On the CPU these flags change nothing.
+    """
+    cuda, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (cuda.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark)
+    cuda.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = False, False, True, False
+    try:
+        yield
+    finally:
+        cuda.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved
+
+
 def emulate(net: FixedNet, x: torch.Tensor, *, record: bool = True, batch_size: int = 512, device: str = "cpu",
             progress: Callable[[int], None] | None = None) -> SimResult:
     """Run `x` through the fixed-point network: frames `[N, *input_shape]` (direct encoding, shown at
@@ -111,7 +130,8 @@ def emulate(net: FixedNet, x: torch.Tensor, *, record: bool = True, batch_size: 
     samples = net.samples_in(x_int)
     for start in range(0, samples, batch_size):
         batch = x_int[:, start:start + batch_size] if net.sequence_input else x_int[start:start + batch_size]
-        batch_logits, batch_spikes = _run_batch(net, synapses, batch.to(where), record, where)
+        with exact_gpu_arithmetic():
+            batch_logits, batch_spikes = _run_batch(net, synapses, batch.to(where), record, where)
         logits.append(batch_logits.cpu())
         for name, s in batch_spikes.items():
             spikes[name].append(s.cpu())

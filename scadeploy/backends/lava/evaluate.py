@@ -102,6 +102,46 @@ def spike_mismatches(a: SimResult, b: SimResult) -> int:
     return sum(int((a.spikes[name] != b.spikes[name]).sum()) for name in a.spikes)
 
 
+@dataclass(frozen=True)
+class DeviceComparison:
+    """The emulator on one device against another on the same inputs: bit-exact means 0 mismatches, equal logits."""
+
+    device: str
+    reference_device: str
+    samples: int
+    spikes_compared: int
+    spike_mismatches: int
+    max_logit_diff: float
+    seconds: dict[str, float]  # 'device' and 'reference_device' -> emulation time
+
+    @property
+    def identical(self) -> bool:
+        return self.spike_mismatches == 0 and self.max_logit_diff == 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"identical": self.identical}
+
+
+def compare_devices(net: FixedNet, x: torch.Tensor, device: str, reference_device: str = "cpu",
+                    batch_size: int = EMULATOR_BATCH) -> DeviceComparison:
+    """Emulate `x` on `device` and on `reference_device` and count every spike and logit that differs.
+
+    The emulator promises Lava's integer arithmetic on any device; this is how a GPU run is held to it.
+    """
+    for where in (device, reference_device):
+        check_device(where)
+    runs = []
+    for where in (reference_device, device):  # two runs also when both are one device
+        start = time.perf_counter()
+        runs.append((emulate(net, x, batch_size=batch_size, device=where), time.perf_counter() - start))
+    (reference, reference_seconds), (ours, seconds) = runs
+    return DeviceComparison(device, reference_device, int(ours.logits.shape[0]),
+                            sum(s.numel() for s in reference.spikes.values()),
+                            sum(int((ours.spikes[n] != s).sum()) for n, s in reference.spikes.items()),
+                            float((ours.logits - reference.logits).abs().max()),
+                            {"device": seconds, "reference_device": reference_seconds})
+
+
 def _evaluate(net: FixedNet, net_path: Path, graph: Graph, backend: str, inputs: Samples, device: str,
               progress) -> SimulationReport:
     batch = LAVA_BATCH if backend == "lava" else EMULATOR_BATCH

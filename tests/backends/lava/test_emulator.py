@@ -9,7 +9,9 @@ import pytest
 import torch
 from lava_support import CASES, frames, lowered
 
-from scadeploy.backends.lava.emulator import emulate, signed_clamp24, trunc_decay, wrap_current
+from scadeploy.backends.lava import evaluate
+from scadeploy.backends.lava.emulator import emulate, exact_gpu_arithmetic, signed_clamp24, trunc_decay, wrap_current
+from scadeploy.backends.lava.evaluate import compare_devices
 from scadeploy.backends.torch_ref import run_graph
 
 
@@ -64,3 +66,34 @@ def test_cuda_emulation_is_identical_to_cpu():
     cpu, cuda = emulate(net, x), emulate(net, x, device="cuda")
     assert torch.equal(cpu.logits, cuda.logits)
     assert all(torch.equal(cpu.spikes[n], cuda.spikes[n]) for n in cpu.spikes)
+
+
+def test_device_comparison_counts_every_difference(monkeypatch):
+    net, _, _ = lowered("vgg")
+    x = frames(CASES["vgg"][2], 6)
+    same = compare_devices(net, x, "cpu", "cpu", batch_size=4)
+    assert same.identical and same.samples == 6 and same.spikes_compared > 0
+    assert set(same.to_dict()["seconds"]) == {"device", "reference_device"}
+    real = evaluate.emulate
+    calls = []
+
+    def off_by_one_spike(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:  # the run on `device`: one spike and one logit changed
+            first = next(iter(result.spikes))
+            result.spikes[first].view(-1)[0] ^= 1
+            result.logits[0, 0] += 0.5
+        return result
+
+    monkeypatch.setattr(evaluate, "emulate", off_by_one_spike)
+    differs = compare_devices(net, x, "cpu", "cpu")
+    assert differs.spike_mismatches == 1 and differs.max_logit_diff == 0.5 and not differs.identical
+
+
+def test_exact_gpu_arithmetic_turns_tf32_off_and_restores_it():
+    cudnn = torch.backends.cudnn
+    before = (torch.backends.cuda.matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark)
+    with exact_gpu_arithmetic():
+        assert not torch.backends.cuda.matmul.allow_tf32 and not cudnn.allow_tf32 and cudnn.deterministic
+    assert (torch.backends.cuda.matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark) == before
