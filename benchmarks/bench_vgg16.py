@@ -205,7 +205,7 @@ def main() -> int:
         print(f"batch {row['batch_size']}: conv peak {row['conv_peak_gflops']:.0f} GFLOP/s; " + ", ".join(
             f"{name.split(':')[0]} {r['fraction_of_conv_peak']:.0%}" for name, r in row["runners"].items()))
     for name, q in data["quality"].items():
-        print(f"{name:24s} precision {q['precision']:5s} max |dlogit| {q['max_logit_diff']:.2e}  "
+        print(f"{name:24s} precision {q['arithmetic']:5s} max |dlogit| {q['max_logit_diff']:.2e}  "
               f"class agreement {q['class_agreement']:.3f}")
     for name, seconds in data["prepare_seconds"].items():
         if name.startswith("torch-compile"):

@@ -67,8 +67,8 @@ def main() -> None:
 
     result = scadeploy.compile(model, masks, images, TIMESTEPS)
     print(f"parameters {result.masked.num_params():,} -> {result.stripped.num_params():,}")
-    print(f"stripped == masked on {result.parity.samples} inputs: {result.parity.exact} "
-          f"({result.parity.spike_mismatches} spike mismatches)")
+    print(f"stripped == masked on {result.parity.float64.samples} inputs: {result.parity.exact} "
+          f"({result.parity.float64.spike_summary()} in float64)")
     for kept in result.report.kept:
         print(f"kept {kept.layer}[{kept.channel}]: {kept.reason}")
 

@@ -42,18 +42,20 @@ from scadeploy.artifact.manifest_parts import (
     Source,
 )
 from scadeploy.artifact.serialize import save_graph
+from scadeploy.backends.torch_ref import sample_count
 from scadeploy.data.samples import FRAMES, Samples, load_samples, random_samples
 from scadeploy.errors import DataError, GraphError, OutputExistsError, ScadeployError, TargetError, UnsupportedError
 from scadeploy.frontends import python_api
 from scadeploy.frontends.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from scadeploy.frontends.trace import trace_model
+from scadeploy.ir.agreement import Agreement
 from scadeploy.ir.cost import layer_costs, total_dense_macs
 from scadeploy.ir.graph import Encoding, Graph, Op
 from scadeploy.ir.infer_masks import infer_masks
 from scadeploy.ir.passes.deploy import deployable as deployable_graph
 from scadeploy.ir.passes.strip_channels import StripReport, strip_channels
 from scadeploy.models import MODEL_WIDTH_ARG, build_model
-from scadeploy.parity import StripParity, TraceFidelity, compare_stripped, compare_traced, sample_count
+from scadeploy.parity import StripParity, compare_stripped, compare_traced
 from scadeploy.targets import Target, load_target
 from scadeploy.targets.registry import lookup_backend
 
@@ -69,7 +71,7 @@ class CompileResult:
     report: StripReport
     parity: StripParity
     samples: torch.Tensor
-    fidelity: TraceFidelity | None = None
+    fidelity: Agreement | None = None  # the traced graph against the model (`parity.compare_traced`)
     inferred_masks: bool = False
     warnings: list[str] = field(default_factory=list)
     targets: dict[str, CompiledTarget] = field(default_factory=dict)
@@ -130,7 +132,7 @@ def compile_model(model: nn.Module, masks: dict[str, torch.Tensor] | None, examp
         raise DataError(f"the model cannot run on inputs of shape {list(example_input.shape)}: "
                         f"{str(exc).strip().splitlines()[0][:200]}",
                         "check the data (or --input-shape) against the shape the model expects") from exc
-    if not fidelity.agrees:
+    if not fidelity.passed:
         where = f", most at '{fidelity.worst_layer}'" if fidelity.worst_layer else ""
         raise UnsupportedError(
             f"the traced graph does not compute what the model computes ({fidelity.spike_mismatches} of "
@@ -155,9 +157,9 @@ def compile_graph(masked: Graph, masks: dict[str, torch.Tensor] | None, example_
     stripped, report = strip_channels(masked, masks)
     parity = compare_stripped(masked, stripped, report.kept_index, example_input)
     if not parity.exact:  # the silence certificate promised equality: a broken invariant, not bad input
-        raise GraphError(f"stripping changed what the network computes ({parity.spike_mismatches} of "
-                         f"{parity.spikes_compared:,} spikes differ in float64, {parity.removed_channel_spikes} "
-                         f"spikes in removed channels, float32: {parity.float32_summary()})",
+        raise GraphError(f"stripping changed what the network computes (float64: {parity.float64.spike_summary()}, "
+                         f"max |logit diff| {parity.float64.max_logit_diff:.3g}; {parity.removed_channel_spikes} "
+                         f"spikes in removed channels; float32: {parity.float32.spike_summary()})",
                          "this is a bug in scadeploy; please report it with the model")
     return CompileResult(masked, stripped, report, parity, example_input, None, inferred, warnings)
 
@@ -436,7 +438,7 @@ def compile_nir(path: str | Path, out_dir: str | Path, target_names: tuple[str, 
     x = samples.take(PARITY_SAMPLES).x
     result = compile_graph(masked, None, x)
     source = {"kind": "nir", "path": str(path.resolve()), "sha256": sha256_of(path), "dt": dt,
-              "nir_vs_spikingjelly": _peer_check(lambda: spikingjelly_parity(path, masked, x, dt))}
+              "nir_vs_spikingjelly": _peer_check(lambda: spikingjelly_parity(path, masked, x, dt).to_dict())}
     manifest = write_artifacts(result, out_dir, target_names, force, source, None, _data_section(samples))
     return result, manifest
 

@@ -1,19 +1,20 @@
-"""Measured agreement between two executions of a model: the evidence every lowering must produce."""
+"""The compiler's own evidence: the traced graph against the user's module, the stripped graph against the
+masked one. The record, comparisons and tolerances are every parity check's (`ir/agreement.py`)."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from spikingjelly.activation_based import functional
 from torch import nn
 
-from scadeploy.backends.torch_ref import run_graph, sample_count
+from scadeploy.backends.torch_ref import run_graph
+from scadeploy.ir.agreement import TOLERANCES, Agreement, agreement, compare_logits, count_spikes, float32_spikes
 from scadeploy.ir.graph import Encoding, Graph, Op
-from scadeploy.ir.rounding import judge_float32_flips
 
-TRACE_LOGIT_ATOL = 1e-6  # float64: only summation order separates the model from its traced graph
+MASKED, STRIPPED = "masked graph (torch_ref)", "stripped graph (torch_ref)"
 
 
 @dataclass(frozen=True)
@@ -21,34 +22,20 @@ class StripParity:
     """Masked vs stripped graph on the same inputs, in float64 (no summation-order ties) and in float32
     (the arithmetic the runtimes use: a channel silent in float64 may fire in float32)."""
 
-    samples: int
-    spikes_compared: int
-    spike_mismatches: int  # float64 runs
+    float64: Agreement
+    float32: Agreement
     removed_channel_spikes: int  # spikes the masked model emitted in removed channels, float64 or float32 (must be 0)
-    max_logit_diff_f64: float
-    max_logit_diff_f32: float
-    class_agreement_f32: float
-    spike_mismatches_f32: int = 0
-    float32_root_flips: int = 0  # float32 flips whose upstream spikes agree in both runs (see `Float32Flips`)
-    float32_ties: int = 0  # of those, within float32 rounding of the threshold
 
     @property
     def exact(self) -> bool:
-        """Equal in exact arithmetic (float64), and every float32 difference traced to a threshold tie."""
-        return (self.spike_mismatches == 0 and self.removed_channel_spikes == 0 and self.max_logit_diff_f64 < 1e-9
-                and self.float32_ties == self.float32_root_flips)
+        """Equal in exact arithmetic (float64), and every float32 difference traced to a threshold tie.
 
-    def float32_summary(self) -> str:
-        """One phrase on the float32 runs, for people."""
-        if self.spike_mismatches_f32 == 0:
-            return "0 in float32"
-        return (f"{self.spike_mismatches_f32} in float32, all downstream of {self.float32_ties} threshold ties "
-                "within float32 rounding" if self.float32_ties == self.float32_root_flips else
-                f"{self.spike_mismatches_f32} in float32, {self.float32_root_flips - self.float32_ties} of them not "
-                "explained by float32 rounding")
+        The float32 logits are reported, not judged: a stripping bug shows in float64 already."""
+        return bool(self.float64.passed) and self.removed_channel_spikes == 0 and self.float32.explained
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"exact": self.exact}
+        return {"float64": self.float64.to_dict(), "float32": self.float32.to_dict(),
+                "removed_channel_spikes": self.removed_channel_spikes, "exact": self.exact}
 
 
 def compare_stripped(masked: Graph, stripped: Graph, kept_index: dict[str, torch.Tensor],
@@ -57,56 +44,12 @@ def compare_stripped(masked: Graph, stripped: Graph, kept_index: dict[str, torch
     kept channels, or features after a flatten)."""
     ref, out = (run_graph(g, x, record=True, dtype=torch.float64) for g in (masked, stripped))
     ref32, out32 = (run_graph(g, x, record=True) for g in (masked, stripped))
-    compared, mismatches, removed = _compare_spikes(ref.spikes, out.spikes, kept_index)
-    _, mismatches32, removed32 = _compare_spikes(ref32.spikes, out32.spikes, kept_index)
-    flips = judge_float32_flips(masked, ref32.spikes, out32.spikes, kept_index, x)
+    spikes = count_spikes(ref.spikes, out.spikes, kept_index)
+    spikes32 = float32_spikes(masked, ref32.spikes, out32.spikes, x, kept_index)
     return StripParity(
-        samples=sample_count(masked, x),
-        spikes_compared=compared,
-        spike_mismatches=mismatches,
-        removed_channel_spikes=removed + removed32,
-        max_logit_diff_f64=float((ref.logits - out.logits).abs().max()),
-        max_logit_diff_f32=float((ref32.logits - out32.logits).abs().max()),
-        class_agreement_f32=float((ref32.logits.argmax(1) == out32.logits.argmax(1)).float().mean()),
-        spike_mismatches_f32=mismatches32,
-        float32_root_flips=flips.roots,
-        float32_ties=flips.ties,
-    )
-
-
-def _compare_spikes(ref: dict[str, torch.Tensor], out: dict[str, torch.Tensor],
-                    kept_index: dict[str, torch.Tensor]) -> tuple[int, int, int]:
-    """(spikes compared, mismatches, spikes in removed channels); spikes are [T, N, C, ...] or [T, N, F]."""
-    compared = mismatches = removed = 0
-    for name, spikes in ref.items():
-        index = kept_index.get(name)
-        if index is not None:
-            dropped = torch.ones(spikes.shape[2], dtype=torch.bool)
-            dropped[index] = False
-            removed += int(spikes[:, :, dropped].sum())
-            spikes = spikes[:, :, index]
-        compared += spikes.numel()
-        mismatches += int((spikes != out[name]).sum())
-    return compared, mismatches, removed
-
-
-@dataclass(frozen=True)
-class TraceFidelity:
-    """The user's spikingjelly module against its traced IR on the same inputs, both in float64."""
-
-    samples: int
-    neurons_compared: int
-    spikes_compared: int
-    spike_mismatches: int
-    max_logit_diff: float
-    worst_layer: str | None
-
-    @property
-    def agrees(self) -> bool:
-        return self.spike_mismatches == 0 and self.max_logit_diff <= TRACE_LOGIT_ATOL
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"agrees": self.agrees, "logit_atol": TRACE_LOGIT_ATOL}
+        agreement(MASKED, STRIPPED, "f64", compare_logits(ref.logits, out.logits), TOLERANCES.exact, spikes),
+        agreement(MASKED, STRIPPED, "f32", compare_logits(ref32.logits, out32.logits), TOLERANCES.runtime, spikes32),
+        spikes.removed + spikes32.removed)
 
 
 MODEL_ERRORS = (RuntimeError, ValueError, IndexError, TypeError)  # what a model's own forward() raises
@@ -155,24 +98,11 @@ def _run_recorded(model: nn.Module, neurons: set[str], step_mode: str,
     return out, spikes
 
 
-def compare_traced(model: nn.Module, graph: Graph, x: torch.Tensor) -> TraceFidelity:
-    """Does the traced graph compute what the module computes? Every neuron's spikes and the logits."""
+def compare_traced(model: nn.Module, graph: Graph, x: torch.Tensor) -> Agreement:
+    """Does the traced graph compute what the module computes? Every neuron's spikes and the logits, in float64."""
     logits, spikes = run_module(model, graph, x)
-    ref = run_graph(graph, x, record=True, dtype=torch.float64)
-    compared = mismatches = neurons = 0
-    worst, worst_count = None, 0
-    for name, traced in ref.spikes.items():
-        actual = spikes.get(name)
-        if actual is None or actual.shape != traced.shape:
-            continue
-        count = int((actual != traced).sum())
-        neurons += 1
-        compared += traced.numel()
-        mismatches += count
-        if count > worst_count:
-            worst, worst_count = name, count
-    if logits.shape != ref.logits.shape:
-        diff = float("inf")
-    else:
-        diff = float((logits - ref.logits).abs().max())
-    return TraceFidelity(sample_count(graph, x), neurons, compared, mismatches, diff, worst)
+    traced = run_graph(graph, x, record=True, dtype=torch.float64)
+    # counted over the graph's neurons: one the module never called is a layer not compared
+    counted = count_spikes(traced.spikes, spikes)
+    return agreement("the model (spikingjelly)", "traced graph (torch_ref)", "f64",
+                     compare_logits(logits, traced.logits), TOLERANCES.trace, counted)

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import torch
-from graphs import GraphBuilder
+from graphs import TIE_INPUT as X
+from graphs import GraphBuilder, flipped, threshold_tie_graph
 
 from scadeploy.backends.torch_ref import run_graph
-from scadeploy.ir.graph import Conv2dAttrs, FlattenAttrs, LinearAttrs, NeuronAttrs, Op
+from scadeploy.ir.graph import Conv2dAttrs, NeuronAttrs, Op
 from scadeploy.ir.rounding import U32, judge_float32_flips, neuron_traces
 
 
-def _graph():
-    """x -> 1x1 conv (weight 1) -> IF(v_th 1) -> flatten -> linear -> IF: potential x, 2x, ... at the first IF."""
-    b = GraphBuilder((1, 1, 2))
-    b.add("conv", Op.CONV2D, Conv2dAttrs(1, 1, (1, 1)), {"weight": torch.ones(1, 1, 1, 1)})
-    b.add("sn1", Op.NEURON, NeuronAttrs(v_threshold=1.0))
-    b.add("flat", Op.FLATTEN, FlattenAttrs())
-    b.add("fc", Op.LINEAR, LinearAttrs(2, 1), {"weight": torch.ones(1, 2)})
-    b.add("sn2", Op.NEURON, NeuronAttrs(v_threshold=1.0))
-    return b.graph(timesteps=2)
-
-
-X = torch.tensor([[[[0.5, 0.25]]]])  # position 0 reaches exactly 1.0 (the threshold) at step 1
-
-
-def _flipped(spikes: dict[str, torch.Tensor], name: str, index: tuple) -> dict[str, torch.Tensor]:
-    out = {k: v.clone() for k, v in spikes.items()}
-    out[name][index] = 1 - out[name][index]
-    return out
-
-
 def test_the_tie_is_exactly_at_the_threshold():
-    traces = neuron_traces(_graph(), X)
+    traces = neuron_traces(threshold_tie_graph(), X)
     assert float(traces["sn1"].potential[1, 0, 0, 0, 0]) == 1.0
     assert 0 < float(traces["sn1"].error[1, 0, 0, 0, 0]) < 64 * U32
 
@@ -50,27 +31,27 @@ def test_the_bound_covers_a_real_float32_conv():
 
 
 def test_a_flip_at_a_threshold_tie_is_explained_and_its_consequences_are_not_roots():
-    graph = _graph()
+    graph = threshold_tie_graph()
     spikes = run_graph(graph, X, record=True).spikes
-    other = _flipped(_flipped(spikes, "sn1", (1, 0, 0, 0, 0)), "sn2", (1, 0, 0))
+    other = flipped(spikes, ("sn1", (1, 0, 0, 0, 0)), ("sn2", (1, 0, 0)))
     judged = judge_float32_flips(graph, spikes, other, {}, X)
     assert (judged.flips, judged.roots, judged.ties) == (2, 1, 1)
 
 
 def test_a_flip_far_from_the_threshold_is_a_real_difference():
-    graph = _graph()
+    graph = threshold_tie_graph()
     spikes = run_graph(graph, X, record=True).spikes
-    judged = judge_float32_flips(graph, spikes, _flipped(spikes, "sn1", (0, 0, 0, 0, 1)), {}, X)
+    judged = judge_float32_flips(graph, spikes, flipped(spikes, ("sn1", (0, 0, 0, 0, 1))), {}, X)
     assert (judged.flips, judged.roots, judged.ties) == (1, 1, 0)
 
 
 def test_a_flip_just_beyond_the_bound_is_not_a_tie():
-    graph = _graph()
+    graph = threshold_tie_graph()
     bound = float(neuron_traces(graph, X)["sn1"].error[1, 0, 0, 0, 0])
     shifted = X.clone()
     shifted[0, 0, 0, 0] = 0.5 - bound  # step 1 potential 1 - 2*bound: beyond the bound of the threshold
     spikes = run_graph(graph, shifted, record=True).spikes
-    judged = judge_float32_flips(graph, spikes, _flipped(spikes, "sn1", (1, 0, 0, 0, 0)), {}, shifted)
+    judged = judge_float32_flips(graph, spikes, flipped(spikes, ("sn1", (1, 0, 0, 0, 0))), {}, shifted)
     assert (judged.roots, judged.ties) == (1, 0)
 
 
@@ -102,4 +83,4 @@ def test_a_single_step_only_model_is_checked_one_step_at_a_time():
 
     torch.manual_seed(0)
     result = scadeploy.compile(ottt_spiking_vggws(num_classes=10).eval(), None, torch.rand(2, 3, 16, 16), 2)
-    assert result.fidelity.agrees and result.fidelity.neurons_compared == 8 and result.parity.exact
+    assert result.fidelity.passed and result.fidelity.neuron_layers_compared == 8 and result.parity.exact

@@ -35,7 +35,7 @@ RECOMMENDED = "recommended_runtime"  # the manifest field `--runner auto` writes
 def _print(result: BenchmarkResult) -> None:
     out = console()
     rows = [(t.runner, t.batch_size, t.p50_ms, t.p90_ms, t.p99_ms, t.throughput, result.agreement[t.runner],
-             result.quality[t.runner].precision, result.quality[t.runner].accuracy)
+             result.quality[t.runner].agreement.arithmetic, result.quality[t.runner].accuracy)
             for t in result.timings]
     columns = ["runner", "batch", "p50 ms", "p90 ms", "p99 ms", "samples/s", "max |Δlogit|", "precision", "accuracy"]
     out.print(make_table("latency", columns, rows, numeric=columns[1:7] + columns[8:]))

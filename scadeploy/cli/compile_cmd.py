@@ -118,15 +118,14 @@ def _print(result, manifest: Manifest, out_dir: str) -> None:
         out.print(f"the NIR file read by scadeploy vs spikingjelly's NIR importer: {_peer_line(peer)}")
     f = result.fidelity
     if f is not None:
-        out.print(f"traced graph vs your model on {f.samples} inputs: [green]agrees[/] ({f.spike_mismatches} of "
-                  f"{f.spikes_compared:,} spikes at {f.neurons_compared} neuron layers differ, max |logit diff| "
-                  f"{f.max_logit_diff:.2g} in float64)")
+        out.print(f"traced graph vs your model on {f.samples} inputs: [green]agrees[/] ({f.spike_summary()} at "
+                  f"{f.neuron_layers_compared} neuron layers, max |logit diff| {f.max_logit_diff:.2g} in float64)")
     p = result.parity
     verdict = "[green]exact[/]" if p.exact else "[red]MISMATCH[/]"
-    out.print(f"stripped vs masked on {p.samples} inputs ({manifest.data_label or 'given'}): {verdict} "
-              f"({p.spike_mismatches} of {p.spikes_compared:,} spikes differ in float64, "
-              f"{p.float32_summary()}, max |logit diff| "
-              f"{p.max_logit_diff_f64:.2g} in float64, {p.max_logit_diff_f32:.2g} in float32)")
+    f64, f32 = p.float64, p.float32
+    out.print(f"stripped vs masked on {f64.samples} inputs ({manifest.data_label or 'given'}): {verdict} "
+              f"(float64: {f64.spike_summary()}, max |logit diff| {f64.max_logit_diff:.2g}; "
+              f"float32: {f32.spike_summary()}, max |logit diff| {f32.max_logit_diff:.2g})")
     for name, target in manifest.targets.items():
         out.print(f"target {name}: {', '.join(target.files)}; {target_summary(target.to_dict())}")
     for name, refusal in manifest.refused.items():
@@ -136,13 +135,15 @@ def _print(result, manifest: Manifest, out_dir: str) -> None:
 
 def target_summary(section: dict) -> str:
     """One line of measured parity (and resources) for a target's manifest section."""
+    from scadeploy.ir.agreement import Agreement  # torch: imported when a summary is printed, not for --help
+
     parity = section.get("parity", {})
     if section.get("backend") in ("onnx", "openvino"):
-        verdict = "ok" if parity.get("passed") else "ABOVE TOLERANCE"
-        runtime = "ONNX" if section["backend"] == "onnx" else f"OpenVINO ({parity.get('precision', '?')})"
-        return (f"{runtime} vs torch reference: max |logit diff| {parity.get('max_logit_diff', float('nan')):.2g} "
-                f"({verdict}), class agreement {parity.get('class_agreement', 0):.0%}, "
-                f"{parity.get('spike_flips', 0)} spike flips{_ties(parity)}")
+        record = Agreement.from_dict(parity)
+        verdict = "ok" if record.passed else "[red]MISMATCH[/]"
+        runtime = "ONNX" if section["backend"] == "onnx" else f"OpenVINO ({record.arithmetic})"
+        return (f"{runtime} vs torch reference: max |logit diff| {record.max_logit_diff:.2g} ({verdict}), "
+                f"class agreement {record.class_agreement:.0%}, {record.spike_summary()}")
     if section.get("backend") == "lava":
         measured = parity.get("emulator_vs_quantized_ir", {})
         vs_float = parity.get("emulator_vs_float", {})
@@ -159,22 +160,13 @@ def target_summary(section: dict) -> str:
     return ""
 
 
-def _ties(parity: dict) -> str:
-    """How the spike flips were judged (`ir/rounding.py`): all after threshold ties, or some not."""
-    flips, roots, ties = (parity.get(k, 0) for k in ("spike_flips", "spike_flip_roots", "spike_ties"))
-    if not flips:
-        return ""
-    if roots == ties:
-        return f", all downstream of {ties} threshold ties within float32 rounding"
-    return f", [red]{roots - ties} not explained by float32 rounding[/]"
-
-
 def _peer_line(parity: dict) -> str:
     if "skipped" in parity:
         return f"not checked ({parity['skipped']})"
-    flips = parity.get("spike_mismatches")
-    tied = flips and parity.get("spike_ties") == parity.get("spike_flip_roots")
-    verdict = "[green]spike-exact[/]" if flips == 0 else "[green]ties only[/]" if tied else "[red]MISMATCH[/]"
-    return (f"{verdict} ({flips} of {parity.get('spikes_compared', 0):,} spikes at "
-            f"{parity.get('neuron_layers_compared')} neuron layers differ{_ties(parity | {'spike_flips': flips})}, "
-            f"max |logit diff| {parity.get('max_logit_diff', float('nan')):.2g})")
+    from scadeploy.ir.agreement import Agreement
+
+    record = Agreement.from_dict(parity)
+    verdict = ("[red]MISMATCH[/]" if not record.passed else "[green]spike-exact[/]" if record.spike_mismatches == 0
+               else "[green]ties only[/]")
+    return (f"{verdict} ({record.spike_summary()} at {record.neuron_layers_compared} neuron layers, "
+            f"max |logit diff| {record.max_logit_diff:.2g})")

@@ -102,7 +102,7 @@ def _inspect_compiled(path: Path, show_graph: bool, as_json: bool) -> None:
               f"compiled from {source} on {manifest.data_label or '?'}")
     out.print(channel_table(manifest.costs, len(manifest.kept_masked_channels)))
     for key, record in manifest.parity.items():
-        verdict = record.get("exact", record.get("agrees"))
+        verdict = record.get("exact", record.get("passed"))  # a strip record, or an `Agreement`
         out.print(f"{key.replace('_', ' ')}: {'ok' if verdict else 'MISMATCH'}")
     for name, target in manifest.targets.items():
         out.print(f"target {name}: {', '.join(target.files)}")

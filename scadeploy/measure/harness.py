@@ -31,6 +31,7 @@ from scadeploy.data.samples import Samples
 from scadeploy.errors import UnsupportedError
 from scadeploy.frontends.checkpoint import Checkpoint
 from scadeploy.frontends.trace import trace_model
+from scadeploy.ir.agreement import TOLERANCES, TORCH_REF_F32, Agreement, agreement, compare_logits
 from scadeploy.ir.graph import Encoding, Graph
 from scadeploy.ir.passes.deploy import deployable
 from scadeploy.measure.runners import (
@@ -139,7 +140,6 @@ AUTO = "auto"  # every available exact deployment runtime on the stripped model;
 ONNX_LOWERED = ("onnx", "onnx-blocked", "onnx-step", "openvino", "openvino-bf16")  # scadeploy's own ONNX lowering
 EXACT_KINDS = ("onnx", "onnx-blocked", "openvino", "torch-compile")  # runtimes whose logits match the reference
 CPU_ONLY_KINDS = ("onnx-blocked", "openvino", "openvino-bf16")
-EXACT_TOLERANCE = 1e-4  # max |logit diff| against the torch reference, the onnx-cpu target's parity tolerance
 
 
 @dataclass(frozen=True)
@@ -230,13 +230,11 @@ def make_runner(kind: str, variant: Variant, options: OnnxOptions, device: str =
 class Quality:
     """How one runner's logits compare with the torch reference on the timed batches."""
 
-    max_logit_diff: float
-    class_agreement: float  # fraction of samples with the reference's class
+    agreement: Agreement  # of logits alone (runners expose no spikes), in the runner's arithmetic
     accuracy: float | None  # against the data's labels, when it has them
-    precision: str  # the arithmetic the runtime ran in ('f32' for every runner but OpenVINO in bf16)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self.agreement.to_dict() | {"accuracy": self.accuracy}
 
 
 @dataclass
@@ -249,7 +247,7 @@ class BenchmarkResult:
     prepare_seconds: dict[str, dict[int, float]] = field(default_factory=dict)  # compile time for torch-compile
     streaming: list[StepTiming] = field(default_factory=list)  # per-step latency of the step runners
 
-    def recommendation(self, tolerance: float = EXACT_TOLERANCE) -> dict:
+    def recommendation(self, tolerance: float = TOLERANCES.runtime) -> dict:
         """Per batch size, the fastest exact runtime (p50) on the stripped model, among those measured."""
         by_batch = {}
         for batch in sorted({t.batch_size for t in self.timings}):
@@ -350,9 +348,9 @@ def benchmark_variants(variants: Mapping[str, Variant], runners: Sequence[str], 
                 "processor": platform.processor() or platform.machine(),
                 "inputs": inputs.describe() if inputs is not None else "seeded random inputs"}
     macs = {label: dense_macs(v.graph) for label, v in variants.items()}
-    quality = {name: quality_of(checks[name], getattr(runner, "precision", None) or "f32")
+    quality = {name: quality_of(checks[name], name, getattr(runner, "precision", None) or "f32")
                for name, runner in built.items()}
-    agreement = {name: q.max_logit_diff for name, q in quality.items()}
+    agreement = {name: q.agreement.max_logit_diff for name, q in quality.items()}
     return BenchmarkResult(timings, macs, agreement, settings, quality, prepare_seconds, streaming)
 
 
@@ -368,18 +366,19 @@ def step_timing(name: str, batch: int, timesteps: int, seconds: list[float], mea
     sequence = f"onnx:{name.split(':')[1]}"
     if sequence not in measured:
         return StepTiming(name, batch, timesteps, len(ms), p50, p90, p99)
-    diff = float(np.abs(logits[name] - logits[sequence]).max())
+    diff = compare_logits(logits[sequence], logits[name]).max_diff
     return StepTiming(name, batch, timesteps, len(ms), p50, p90, p99, sequence, measured[sequence].p50_ms, diff)
 
 
-def quality_of(checks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], precision: str) -> Quality:
-    """Max |logit diff|, class agreement and (with labels) accuracy over (got, expected, labels) batches."""
+def quality_of(checks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], runner: str,
+               precision: str) -> Quality:
+    """Agreement with the reference and (with labels) accuracy over (got, expected, labels) batches."""
     got = np.concatenate([g for g, _, _ in checks])
     expected = np.concatenate([e for _, e, _ in checks])
     labels = None if any(y is None for _, _, y in checks) else np.concatenate([y for _, _, y in checks])
     accuracy = None if labels is None else float((got.argmax(1) == labels).mean())
-    return Quality(float(np.abs(got - expected).max()), float((got.argmax(1) == expected.argmax(1)).mean()),
-                   accuracy, precision)
+    logits = compare_logits(expected, got)
+    return Quality(agreement(TORCH_REF_F32, runner, precision, logits, TOLERANCES.runtime), accuracy)
 
 
 def _options(options: OnnxOptions | None, threads: int, device: str) -> OnnxOptions:

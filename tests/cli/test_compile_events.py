@@ -42,9 +42,9 @@ def test_compiles_from_recordings_and_onnx_agrees(files, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["encoding"] == "sequence" and manifest["input_shape"] == [2, 8, 8]
     assert manifest["data"]["events"]["sensor_size"] == [8, 8, 2] and manifest["data"]["samples"] == 16
-    assert manifest["parity"]["trace_vs_model"]["agrees"]
+    assert manifest["parity"]["trace_vs_model"]["passed"]
     onnx = manifest["targets"]["onnx-cpu"]["parity"]
-    assert onnx["passed"] and onnx["spike_flips"] == 0 and onnx["class_agreement"] == 1.0
+    assert onnx["passed"] and onnx["spike_mismatches"] == 0 and onnx["class_agreement"] == 1.0
     assert "events.npz" in result.stdout and "ONNX vs torch reference" in result.stdout
     bench = ["-b", "1", "--warmup", "0", "--repeats", "1", "-r", "onnx:stripped", "--json"]
     recorded = invoke("benchmark", str(out), *bench)  # the recordings are binned again, for the recorded sensor

@@ -7,8 +7,9 @@ backend claims). What each backend claims, and how it is checked:
   (compile raises a GraphError otherwise, which is a failure);
 - trace: the traced graph agrees with the module (a disagreement is a failure, since every layer the
   generator uses is one the tracer converts);
-- onnx-cpu, openvino-cpu: `parity.passed` (within tolerance, or every flip traced to a threshold tie);
-- nir: spikingjelly's importer vs the torch reference, with flips judged tie-aware;
+- onnx-cpu, openvino-cpu, nir (spikingjelly's importer): `parity.passed` of the target's `Agreement` with
+  the torch reference (every differing spike traced to a threshold tie, and logits within tolerance when
+  none differs);
 - loihi2-sim: the emulator (Lava's integer arithmetic) reproduces the integer graph, 0 spikes differ,
   wherever the backend claims exactness (IF layers; LIF decay is reported as approximate);
 - lava (sampled): Lava's own simulator reproduces the emulator, 0 spikes differ.
@@ -101,7 +102,7 @@ def _judge(case: Case, verdict: Verdict, out: Path, lava_sim: bool) -> None:
         else:
             verdict.set("trace" if "traced graph" in str(exc) else "strip", "failure", _raw(exc))
         return
-    verdict.set("trace", "agree" if result.fidelity.agrees else "failure", str(result.fidelity))
+    verdict.set("trace", "agree" if result.fidelity.passed else "failure", str(result.fidelity))
     verdict.set("strip", "agree" if result.parity.exact else "failure", str(result.parity))
     try:
         manifest = write_artifacts(result, out, TARGETS)
@@ -127,11 +128,8 @@ def _judge(case: Case, verdict: Verdict, out: Path, lava_sim: bool) -> None:
 
 def _target_agrees(target: str, section: dict) -> tuple[bool, str]:
     parity = section.get("parity", {})
-    if target in ("onnx-cpu", "openvino-cpu"):
-        return bool(parity.get("passed")), str(parity)
-    if target == "nir":
-        flips, roots, ties = (parity.get(k, 0) for k in ("spike_mismatches", "spike_flip_roots", "spike_ties"))
-        return flips == 0 or roots == ties, str(parity)
+    if target in ("onnx-cpu", "openvino-cpu", "nir"):  # an `Agreement` (ir/agreement.py)
+        return parity.get("passed") is True, str(parity)
     measured = parity.get("emulator_vs_quantized_ir", {})
     if parity.get("approximate_layers"):  # LIF decay on Loihi is approximate: agreement is reported, not claimed
         return parity.get("exact") is False, f"approximate layers {parity['approximate_layers']}: {measured}"

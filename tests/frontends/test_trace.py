@@ -90,7 +90,7 @@ def _agrees_exactly(model: nn.Module, shape: tuple[int, ...], timesteps: int = 4
     """The graph and the trace check on random frames: every spike equal, logits equal in float64."""
     graph = trace_model(model, shape, timesteps)
     fidelity = compare_traced(model, graph, torch.rand(2, *shape) * 3)
-    assert fidelity.neurons_compared == (len(graph.of_op(Op.NEURON)) if neurons is None else neurons)
+    assert fidelity.neuron_layers_compared == (len(graph.of_op(Op.NEURON)) if neurons is None else neurons)
     assert fidelity.spike_mismatches == 0 and fidelity.max_logit_diff == 0.0, fidelity
     return graph
 

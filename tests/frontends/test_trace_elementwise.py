@@ -33,7 +33,7 @@ def test_sew_connection_traces_exactly(cnf: str) -> None:
     x = frames((3, 16, 16), 3)
     graph = trace_model(model, (3, 16, 16), timesteps=3)
     fidelity = compare_traced(model, graph, x)
-    assert fidelity.agrees and fidelity.spike_mismatches == 0 and fidelity.spikes_compared > 0
+    assert fidelity.passed and fidelity.spike_mismatches == 0 and fidelity.spikes_compared > 0
     assert torch.equal(run_graph(graph, x).logits, _eager(model, x, 3))
     ops = {Op.ADD: len(graph.of_op(Op.ADD)), Op.MUL: len(graph.of_op(Op.MUL)),
            Op.COMPLEMENT: len(graph.of_op(Op.COMPLEMENT))}
@@ -90,7 +90,7 @@ def test_ottt_scale_traces_as_a_scale(constant_first: bool) -> None:
     factors = [n.attrs.factor for n in graph.of_op(Op.SCALE)]
     assert factors == ([2.74, 0.5] if constant_first else [2.74])
     x = torch.rand(4, 1, 8, 8) * 3
-    assert compare_traced(model, graph, x).agrees
+    assert compare_traced(model, graph, x).passed
 
 
 class _Complements(nn.Module):

@@ -18,10 +18,11 @@ from torch import nn
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import UnsupportedError
 from scadeploy.frontends.trace import trace_model
+from scadeploy.ir.agreement import TOLERANCES
 from scadeploy.ir.graph import Graph, Op
 from scadeploy.ir.passes.deploy import deployable
 from scadeploy.models import randomize_batchnorm
-from scadeploy.parity import TRACE_LOGIT_ATOL, compare_traced
+from scadeploy.parity import compare_traced
 
 
 def _built(model: nn.Module, multi_step: bool = True) -> nn.Module:
@@ -36,9 +37,9 @@ def _built(model: nn.Module, multi_step: bool = True) -> nn.Module:
 def _trace_checked(model: nn.Module, shape: tuple[int, ...], timesteps: int = 4, exact: bool = True) -> Graph:
     graph = trace_model(model, shape, timesteps)
     fidelity = compare_traced(model, graph, torch.rand(2, *shape) * 2)
-    assert fidelity.neurons_compared == len(graph.of_op(Op.NEURON)) and fidelity.spikes_compared > 0
+    assert fidelity.neuron_layers_compared == len(graph.of_op(Op.NEURON)) and fidelity.spikes_compared > 0
     assert fidelity.spike_mismatches == 0, fidelity
-    assert fidelity.max_logit_diff == 0.0 if exact else fidelity.agrees, fidelity
+    assert fidelity.max_logit_diff == 0.0 if exact else fidelity.passed, fidelity
     return graph
 
 
@@ -134,7 +135,7 @@ def test_ottt_vgg_with_weight_standardization_traces() -> None:
     logits, spikes = _single_step_run(model, graph, x)
     ref = run_graph(graph, x, record=True, dtype=torch.float64)
     assert all(torch.equal(spikes[n], ref.spikes[n]) for n in spikes)
-    assert (logits - ref.logits).abs().max() <= TRACE_LOGIT_ATOL
+    assert (logits - ref.logits).abs().max() <= TOLERANCES.trace
 
 
 def test_masnn_is_refused_naming_its_time_mixing_module() -> None:

@@ -32,7 +32,7 @@ def test_every_option_strips_exactly(tmp_path, name):
     assert compiled.report.kept == []  # every pruned channel certified silent, none kept for safety
     after = {row.layer: row.after for row in compiled.report.layers}
     assert {name: after[name] for name in result.masks} == {n: int(m.sum()) for n, m in result.masks.items()}
-    assert compiled.parity.removed_channel_spikes == 0 and compiled.parity.spike_mismatches == 0
+    assert compiled.parity.removed_channel_spikes == 0 and compiled.parity.float64.spike_mismatches == 0
 
 
 def test_pareto_front_keeps_the_undominated_runs():

@@ -553,7 +553,7 @@ def refusal_reason(manifest: dict, target: str) -> str | None:
 
 def _onnx_verdict(parity: dict) -> Verdict:
     diff = parity.get("max_logit_diff", float("nan"))
-    detail = f"max logit diff {diff:.2g}, {parity.get('spike_flips', '?')} spike flips"
+    detail = f"max logit diff {diff:.2g}, {parity.get('spike_mismatches', '?')} spikes differ"
     ok = parity.get("passed") is True and diff <= LOGIT_TOLERANCE
     return Verdict("exact" if ok else "failed", detail if ok else f"ONNX parity failed: {detail}")
 
@@ -638,7 +638,7 @@ def compile_problems(run: CaseRun) -> list[str]:
         return [f"compile printed no manifest JSON: {outcome.stdout[:500]!r}"]
     parity = run.manifest.get("parity", {})
     problems = []
-    if not parity.get("trace_vs_model", {}).get("agrees"):
+    if not parity.get("trace_vs_model", {}).get("passed"):
         problems.append(f"traced graph disagrees with the model: {parity.get('trace_vs_model')}")
     if not parity.get("stripped_vs_masked", {}).get("exact"):
         problems.append(f"stripped vs masked is not exact: {parity.get('stripped_vs_masked')}")

@@ -23,6 +23,7 @@ from scadeploy.backends.lava.spike_stats import firing_rates, synops
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.data.samples import Samples
 from scadeploy.errors import ArtifactError, DataError, UnsupportedError
+from scadeploy.ir.agreement import Agreement, agreement, compare_logits, count_spikes
 from scadeploy.ir.graph import Graph
 
 SIM_BACKENDS = ("emulator", "lava")
@@ -97,29 +98,23 @@ def _run(net: FixedNet, net_path: Path, backend: str, x: torch.Tensor, device: s
     return result
 
 
-def spike_mismatches(a: SimResult, b: SimResult) -> int:
-    """Spikes that differ between two runs of one network (every layer, every step)."""
-    return sum(int((a.spikes[name] != b.spikes[name]).sum()) for name in a.spikes)
-
-
 @dataclass(frozen=True)
 class DeviceComparison:
-    """The emulator on one device against another on the same inputs: bit-exact means 0 mismatches, equal logits."""
+    """The emulator on one device against another on the same inputs: bit-exact means 0 mismatches, equal logits
+    (an `Agreement` with tolerance 0)."""
 
     device: str
     reference_device: str
-    samples: int
-    spikes_compared: int
-    spike_mismatches: int
-    max_logit_diff: float
+    agreement: Agreement
     seconds: dict[str, float]  # 'device' and 'reference_device' -> emulation time
 
     @property
     def identical(self) -> bool:
-        return self.spike_mismatches == 0 and self.max_logit_diff == 0.0
+        return bool(self.agreement.passed)
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"identical": self.identical}
+        return self.agreement.to_dict() | {"device": self.device, "reference_device": self.reference_device,
+                                           "seconds": self.seconds, "identical": self.identical}
 
 
 def compare_devices(net: FixedNet, x: torch.Tensor, device: str, reference_device: str = "cpu",
@@ -135,10 +130,10 @@ def compare_devices(net: FixedNet, x: torch.Tensor, device: str, reference_devic
         start = time.perf_counter()
         runs.append((emulate(net, x, batch_size=batch_size, device=where), time.perf_counter() - start))
     (reference, reference_seconds), (ours, seconds) = runs
-    return DeviceComparison(device, reference_device, int(ours.logits.shape[0]),
-                            sum(s.numel() for s in reference.spikes.values()),
-                            sum(int((ours.spikes[n] != s).sum()) for n, s in reference.spikes.items()),
-                            float((ours.logits - reference.logits).abs().max()),
+    measured = agreement(f"lava emulator on {reference_device}", f"lava emulator on {device}", "fixed point",
+                         compare_logits(reference.logits, ours.logits), 0.0,
+                         count_spikes(reference.spikes, ours.spikes))
+    return DeviceComparison(device, reference_device, measured,
                             {"device": seconds, "reference_device": reference_seconds})
 
 
@@ -162,10 +157,10 @@ def _evaluate(net: FixedNet, net_path: Path, graph: Graph, backend: str, inputs:
             y = labels[index]
             correct += int((result.logits.argmax(1) == y).sum())
             float_correct += int((ref.argmax(1) == y).sum())
-        agree += int((result.logits.argmax(1) == ref.argmax(1)).sum())
+        agree += round(compare_logits(ref, result.logits).class_agreement * n)
         steps, seconds = steps + result.steps, seconds + result.seconds
         if mismatches is not None:
-            mismatches += spike_mismatches(result, emulate(net, x))
+            mismatches += count_spikes(emulate(net, x).spikes, result.spikes).mismatches
         for name, rate in firing_rates(result).items():
             rate_sums[name] = rate_sums.get(name, 0.0) + rate * n
         for name, counts in synops(net, result).items():

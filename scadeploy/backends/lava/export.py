@@ -16,7 +16,7 @@ Logits: the readout linear after the time mean is a non-spiking integrator; see 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -31,13 +31,13 @@ from scadeploy.backends.lava.rewrites import rewrite_for_lava, rewrite_problems
 from scadeploy.backends.lava.runner import message_bits
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import TargetError, UnsupportedError
+from scadeploy.ir.agreement import TOLERANCES, Agreement, agreement, compare_logits, count_spikes
 from scadeploy.ir.graph import Encoding, Graph, Op
 from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
 from scadeploy.targets.backend_options import LavaOptions
 
-# NOTE: emulator and integer-graph logits are the same integers decoded in two float orders.
-LOGIT_EXACT = 1e-9
+EMULATOR = "lava emulator (backends/lava/emulator.py)"
 
 
 LAVA_OPS = BackendOps("lava")
@@ -127,42 +127,44 @@ def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Ten
     }
 
 
-def checked_parity(parity: dict, report: QuantReport) -> dict:
-    """Add the `exact` verdict: true only when every layer is exact by construction (IF) AND the emulator
-    (Lava's arithmetic, bit for bit) reproduced the integer graph with 0 mismatches. A network that should
-    be exact but is not fails the compile: its integer graph is not what Lava computes."""
-    measured = parity["emulator_vs_quantized_ir"]
-    agree = measured["spike_mismatches"] == 0 and measured["max_logit_diff"] <= LOGIT_EXACT
+@dataclass(frozen=True)
+class LavaParity:
+    """The emulator (Lava's arithmetic, bit for bit) against the integer graph it must reproduce, and
+    against the float reference (quantization error: reported, not judged)."""
+
+    integer: Agreement
+    vs_float: Agreement
+
+    def to_dict(self) -> dict:
+        return {"samples": self.integer.samples, "emulator_vs_quantized_ir": self.integer.to_dict(),
+                "emulator_vs_float": self.vs_float.to_dict()}
+
+
+def checked_parity(parity: LavaParity, report: QuantReport) -> dict:
+    """The manifest's parity with the `exact` verdict: true only when every layer is exact by construction (IF)
+    AND the emulator reproduced the integer graph with 0 mismatches. A network that should be exact but is
+    not fails the compile: its integer graph is not what Lava computes."""
+    measured = parity.integer
     by_construction = all(q.exact for q in report.layers.values())
-    if by_construction and not agree:
+    if by_construction and not measured.passed:
         raise TargetError(f"fixed point is not exact: Lava's arithmetic (the emulator) differs from the integer "
-                          f"graph in {measured['spike_mismatches']} of {measured['spikes_compared']} spikes "
-                          f"(max |logit diff| {measured['max_logit_diff']:.3g}) on {parity['samples']} samples, "
+                          f"graph in {measured.spike_mismatches} of {measured.spikes_compared} spikes "
+                          f"(max |logit diff| {measured.max_logit_diff:.3g}) on {measured.samples} samples, "
                           "so a 24-bit state bound does not hold",
                           "keep the target's state_bits at 24 (Lava's u and v), or report the model as a bug")
     approximate = [name for name, q in report.layers.items() if not q.exact]
-    return parity | {"exact": by_construction and agree,
-                     "approximate_layers": approximate}
+    return parity.to_dict() | {"exact": by_construction and bool(measured.passed), "approximate_layers": approximate}
 
 
-def measure_parity(graph: Graph, qgraph: Graph, net: FixedNet, x: torch.Tensor) -> dict:
+def measure_parity(graph: Graph, qgraph: Graph, net: FixedNet, x: torch.Tensor) -> LavaParity:
     """Emulator vs the quantized IR (exact for IF) and vs the float reference, on real inputs."""
     emu = emulate(net, x)
-    x_int = emu.x_int.to(torch.float64)
-    q = run_graph(qgraph, x_int, record=True, dtype=torch.float64)
+    q = run_graph(qgraph, emu.x_int.to(torch.float64), record=True, dtype=torch.float64)
     ref = run_graph(graph, x, record=True, dtype=torch.float64)
-    names = [name for name in emu.spikes if name in q.spikes]
-    compared = sum(emu.spikes[n].numel() for n in names)
-    q_mismatch = sum(int((emu.spikes[n].double() != q.spikes[n]).sum()) for n in names)
     q_logits = q.logits / net.readout_scale if net.has_readout else q.logits
-    float_names = [n for n in emu.spikes if n in ref.spikes]
-    float_same = sum(int((emu.spikes[n].double() == ref.spikes[n]).sum()) for n in float_names)
-    float_total = sum(emu.spikes[n].numel() for n in float_names)
-    return {
-        "samples": net.samples_in(x),
-        "emulator_vs_quantized_ir": {"spikes_compared": compared, "spike_mismatches": q_mismatch,
-                                     "max_logit_diff": float((q_logits - emu.logits).abs().max())},
-        "emulator_vs_float": {"class_agreement": float((ref.logits.argmax(1) == emu.logits.argmax(1)).double().mean()),
-                              "max_logit_diff": float((ref.logits - emu.logits).abs().max()),
-                              "spike_agreement": float_same / max(float_total, 1)},
-    }
+    # NOTE: emulator and integer-graph logits are the same integers decoded in two float orders.
+    integer = agreement("quantized IR (torch_ref, integer units)", EMULATOR, "fixed point",
+                        compare_logits(q_logits, emu.logits), TOLERANCES.exact, count_spikes(q.spikes, emu.spikes))
+    vs_float = agreement("torch_ref (f64)", EMULATOR, "fixed point", compare_logits(ref.logits, emu.logits), None,
+                         count_spikes(ref.spikes, emu.spikes))
+    return LavaParity(integer, vs_float)

@@ -201,4 +201,4 @@ def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Ten
     x = samples[:parity_samples] if direct else samples[:, :parity_samples]
     return {"files": [NIR_FILE], "dt": dt, "timesteps": graph.timesteps, "nodes": len(nir_graph.nodes),
             "edges": len(nir_graph.edges), "readout": nir_graph.metadata["readout"],
-            "parity": spikingjelly_parity(path, graph, x, dt)}
+            "parity": spikingjelly_parity(path, graph, x, dt).to_dict()}

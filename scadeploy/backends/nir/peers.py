@@ -16,9 +16,9 @@ import torch
 
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.errors import UnsupportedError
+from scadeploy.ir.agreement import TOLERANCES, TORCH_REF_F32, Agreement, agreement, compare_logits, float32_spikes
 from scadeploy.ir.graph import Encoding, Graph, Op
 from scadeploy.ir.nir_conventions import nir_name
-from scadeploy.ir.rounding import judge_float32_flips
 
 
 def _steps(graph: Graph, x: torch.Tensor) -> list[torch.Tensor]:
@@ -85,28 +85,17 @@ def _stepped(module: torch.nn.Module, neurons: set[str], steps: list[torch.Tenso
     return torch.stack(outputs).mean(0), spikes
 
 
-def compare(graph: Graph, x: torch.Tensor, logits: torch.Tensor, spikes: dict[str, torch.Tensor]) -> dict:
-    """Spike mismatches per neuron layer and logit differences against the torch reference (float32)."""
+def compare(graph: Graph, x: torch.Tensor, logits: torch.Tensor, spikes: dict[str, torch.Tensor],
+            peer: str) -> Agreement:
+    """A peer's logits and spikes (by NIR node name) against the float32 torch reference, differences judged
+    tie-aware; a layer the peer did not expose is not compared."""
     ref = run_graph(graph, x, record=True)
-    compared = mismatches = 0
-    got = {}
-    for name, expected in ref.spikes.items():
-        peer = spikes.get(nir_name(name))
-        if peer is None or peer.shape != expected.shape:
-            continue
-        got[name] = peer
-        compared += expected.numel()
-        mismatches += int((peer != expected).sum())
-    # Flips are judged tie-aware only when every layer was read back (roots need all upstream spikes).
-    judged = judge_float32_flips(graph, ref.spikes, got, {}, x) if mismatches and len(got) == len(ref.spikes) else None
-    return {"samples": int(ref.logits.shape[0]), "neuron_layers_compared": len(got),
-            "neuron_layers": len(ref.spikes), "spikes_compared": compared, "spike_mismatches": mismatches,
-            "spike_flip_roots": judged.roots if judged else mismatches, "spike_ties": judged.ties if judged else 0,
-            "max_logit_diff": float((logits - ref.logits).abs().max()),
-            "class_agreement": float((logits.argmax(1) == ref.logits.argmax(1)).float().mean())}
+    got = {name: spikes[nir_name(name)] for name in ref.spikes if nir_name(name) in spikes}
+    return agreement(TORCH_REF_F32, peer, "f32", compare_logits(ref.logits, logits), TOLERANCES.runtime,
+                     float32_spikes(graph, ref.spikes, got, x))
 
 
-def spikingjelly_parity(path: str | Path, graph: Graph, x: torch.Tensor, dt: float) -> dict:
+def spikingjelly_parity(path: str | Path, graph: Graph, x: torch.Tensor, dt: float) -> Agreement:
     """The nir target's parity: spikingjelly's importer against the torch reference."""
     logits, spikes = run_spikingjelly(path, graph, x, dt)
-    return {"peer": "spikingjelly.activation_based.nir_exchange.import_from_nir"} | compare(graph, x, logits, spikes)
+    return compare(graph, x, logits, spikes, "spikingjelly.activation_based.nir_exchange.import_from_nir")

@@ -21,10 +21,10 @@ from scadeploy.backends.onnx.ops import ONNX_OPS
 from scadeploy.backends.onnx.runtime import OrtStepRunner, ort_session
 from scadeploy.backends.onnx.sequence import build_sequence_model
 from scadeploy.backends.onnx.step import build_step_model, state_specs
-from scadeploy.backends.torch_ref import RunResult, run_graph, sample_count
+from scadeploy.backends.torch_ref import RunResult, run_graph
 from scadeploy.errors import UnsupportedError
+from scadeploy.ir.agreement import TORCH_REF_F32, Agreement, agreement, compare_logits, float32_spikes
 from scadeploy.ir.graph import Graph
-from scadeploy.ir.rounding import judge_float32_flips
 from scadeploy.targets import Target
 from scadeploy.targets.backend_options import OnnxOptions
 
@@ -48,48 +48,26 @@ def build_models(graph: Graph, options: OnnxOptions) -> tuple[onnx.ModelProto, o
     return build_sequence_model(aligned, options.opset), build_step_model(aligned, options.opset)
 
 
-@dataclass(frozen=True)
-class RuntimeParity:
-    """A runtime (ONNX Runtime, OpenVINO) against the float32 torch reference on the same inputs."""
-
-    samples: int
-    max_logit_diff: float
-    class_agreement: float
-    spikes_compared: int
-    spike_flips: int
-    tolerance: float
-    spike_flip_roots: int  # flips whose upstream spikes agree with the reference (`ir/rounding.py`)
-    spike_ties: int  # of those, within float32 rounding of the threshold
-
-    @property
-    def passed(self) -> bool:
-        """Within tolerance, or every difference traced to float32 threshold ties (then logits may differ)."""
-        within = self.max_logit_diff <= self.tolerance and self.class_agreement == 1.0
-        return within or (self.spike_flips > 0 and self.spike_ties == self.spike_flip_roots)
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"spike_flip_rate": self.spike_flips / max(self.spikes_compared, 1),
-                               "passed": self.passed}
-
-
 def judge_runtime(graph: Graph, x: torch.Tensor, ref: RunResult, logits: torch.Tensor,
-                  folded_spikes: dict[str, torch.Tensor], tolerance: float) -> dict:
-    """The fields of a RuntimeParity: a runtime's logits and folded spikes `[T*N, C (+ alignment), ...]`
-    against the float32 reference run `ref` on `x`, flips judged tie-aware."""
+                  folded_spikes: dict[str, torch.Tensor], tolerance: float, runtime: str,
+                  arithmetic: str = "f32") -> Agreement:
+    """A runtime's logits and folded spikes `[T*N, C (+ alignment), ...]` against the float32 reference run
+    `ref` on `x`, differing spikes judged tie-aware."""
     got = {name: folded_spikes[name][:, : expected.shape[2]].reshape(expected.shape)  # alignment comes last
            for name, expected in ref.spikes.items()}
-    judged = judge_float32_flips(graph, ref.spikes, got, {}, x)
-    return {"samples": sample_count(graph, x), "max_logit_diff": float((logits - ref.logits).abs().max()),
-            "class_agreement": float((logits.argmax(1) == ref.logits.argmax(1)).float().mean()),
-            "spikes_compared": sum(s.numel() for s in ref.spikes.values()), "spike_flips": judged.flips,
-            "tolerance": float(tolerance), "spike_flip_roots": judged.roots, "spike_ties": judged.ties}
+    return agreement(TORCH_REF_F32, runtime, arithmetic, compare_logits(ref.logits, logits), float(tolerance),
+                     float32_spikes(graph, ref.spikes, got, x))
 
 
 @dataclass(frozen=True)
-class OnnxParity(RuntimeParity):
-    """ONNX Runtime's parity, and the step layout against the sequence layout."""
+class OnnxParity:
+    """ONNX Runtime's parity, and the step layout against the sequence layout (logits after T steps)."""
 
+    runtime: Agreement
     step_vs_sequence_max_diff: float
+
+    def to_dict(self) -> dict:
+        return self.runtime.to_dict() | {"step_vs_sequence_max_diff": self.step_vs_sequence_max_diff}
 
 
 def measure_parity(graph: Graph, options: OnnxOptions, step_model: onnx.ModelProto,
@@ -110,8 +88,8 @@ def measure_parity(graph: Graph, options: OnnxOptions, step_model: onnx.ModelPro
                          spinning=options.allow_spinning)
     step.prepare(x.shape[0])
     step_logits = torch.from_numpy(step.run(x.numpy()))
-    return OnnxParity(**judge_runtime(graph, x, ref, logits, spikes, options.parity_tolerance),
-                      step_vs_sequence_max_diff=float((step_logits - logits).abs().max()))
+    runtime = judge_runtime(graph, x, ref, logits, spikes, options.parity_tolerance, "onnxruntime")
+    return OnnxParity(runtime, compare_logits(logits, step_logits).max_diff)
 
 
 def export(graph: Graph, target: Target, out_dir: str | Path, samples: torch.Tensor) -> dict:

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -22,11 +22,12 @@ from scadeploy.artifact.layout import OPENVINO_CONFIG as CONFIG_FILE
 from scadeploy.artifact.layout import OPENVINO_MODEL as MODEL_FILE
 from scadeploy.artifact.layout import OPENVINO_WEIGHTS as WEIGHTS_FILE
 from scadeploy.backends.onnx.align import align_channels
-from scadeploy.backends.onnx.export import RuntimeParity, check_lowerable, judge_runtime
+from scadeploy.backends.onnx.export import check_lowerable, judge_runtime
 from scadeploy.backends.onnx.ops import ONNX_OPS
 from scadeploy.backends.onnx.sequence import build_sequence_model
 from scadeploy.backends.openvino.runtime import compile_openvino, effective_precision, import_openvino, openvino_config
 from scadeploy.backends.torch_ref import run_graph
+from scadeploy.ir.agreement import Agreement
 from scadeploy.ir.graph import Graph, Op
 from scadeploy.ir.ops import BackendOps
 from scadeploy.targets import Target
@@ -42,15 +43,9 @@ def check_supported(graph: Graph, target: Target) -> None:
     check_lowerable(graph, "OpenVINO")
 
 
-@dataclass(frozen=True)
-class OpenVinoParity(RuntimeParity):
-    """OpenVINO (the saved IR, under the target's settings) against the float32 torch reference."""
-
-    precision: str  # what OpenVINO ran in
-
-
-def measure_parity(graph: Graph, options: OpenVinoOptions, model_xml: Path, samples: torch.Tensor) -> OpenVinoParity:
-    """Logits of the saved IR and every neuron's spikes (from a probe with spike outputs) vs torch_ref."""
+def measure_parity(graph: Graph, options: OpenVinoOptions, model_xml: Path, samples: torch.Tensor) -> Agreement:
+    """Logits of the saved IR and every neuron's spikes (from a probe with spike outputs) vs torch_ref, in
+    the precision OpenVINO really ran in."""
     config = openvino_config(options.inference_num_threads, options.precision, options.performance_hint)
     x = samples.detach().float().cpu().contiguous()
     ref = run_graph(graph, x, record=True)
@@ -59,8 +54,8 @@ def measure_parity(graph: Graph, options: OpenVinoOptions, model_xml: Path, samp
     probe = build_sequence_model(align_channels(graph, options.align_channels), options.opset, expose_spikes=True)
     outputs = compile_openvino(probe.SerializeToString(), config).create_infer_request().infer({0: x.numpy()})
     spikes = {n.name: torch.from_numpy(outputs[n.name].copy()) for n in graph.of_op(Op.NEURON)}
-    return OpenVinoParity(**judge_runtime(graph, x, ref, logits, spikes, options.parity_tolerance),
-                          precision=effective_precision(compiled))
+    return judge_runtime(graph, x, ref, logits, spikes, options.parity_tolerance, "openvino",
+                         effective_precision(compiled))
 
 
 def save_ir(onnx_bytes: bytes, out_dir: Path) -> None:

@@ -72,7 +72,7 @@ def test_device_comparison_counts_every_difference(monkeypatch):
     net, _, _ = lowered("vgg")
     x = frames(CASES["vgg"][2], 6)
     same = compare_devices(net, x, "cpu", "cpu", batch_size=4)
-    assert same.identical and same.samples == 6 and same.spikes_compared > 0
+    assert same.identical and same.agreement.samples == 6 and same.agreement.spikes_compared > 0
     assert set(same.to_dict()["seconds"]) == {"device", "reference_device"}
     real = evaluate.emulate
     calls = []
@@ -88,7 +88,8 @@ def test_device_comparison_counts_every_difference(monkeypatch):
 
     monkeypatch.setattr(evaluate, "emulate", off_by_one_spike)
     differs = compare_devices(net, x, "cpu", "cpu")
-    assert differs.spike_mismatches == 1 and differs.max_logit_diff == 0.5 and not differs.identical
+    assert differs.agreement.spike_mismatches == 1 and differs.agreement.max_logit_diff == 0.5
+    assert not differs.identical
 
 
 def test_exact_gpu_arithmetic_turns_tf32_off_and_restores_it():

@@ -14,6 +14,7 @@ from scadeploy.backends.lava.rewrites import rewrite_for_lava
 from scadeploy.backends.torch_ref import run_graph
 from scadeploy.compiler import compile_model
 from scadeploy.errors import UnsupportedError
+from scadeploy.ir.agreement import TOLERANCES
 from scadeploy.ir.graph import Conv2dAttrs, MulAttrs, NeuronAttrs, Op, ScaleAttrs
 from scadeploy.ir.neuron import is_memoryless
 from scadeploy.targets import load_target
@@ -80,7 +81,7 @@ def test_emulator_reproduces_the_integer_graph(tmp_path, cnf: str) -> None:
     measured = parity["emulator_vs_quantized_ir"]
     assert parity["exact"] and parity["approximate_layers"] == []
     assert measured["spike_mismatches"] == 0 and measured["spikes_compared"] > 0
-    assert measured["max_logit_diff"] <= lava.LOGIT_EXACT
+    assert measured["max_logit_diff"] <= TOLERANCES.exact
     assert section["runner"].startswith("lava process graph")
     back = read_net(tmp_path / "model.net")  # the readout with one edge per summed map reads back
     assert back.output == ("fc" if cnf == "ADD" else back.output) and len(back[back.output].edges) >= 1

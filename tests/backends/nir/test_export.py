@@ -32,7 +32,7 @@ def _write(graph, tmp_path, dt: float = export.DEFAULT_DT):
 def test_digits_through_spikingjelly_is_spike_exact(tmp_path, neuron_kind: str) -> None:
     model, masks = masked_model("digits", 0.5, neuron_kind)
     graph, x = _deployable(model, masks, INPUT_SHAPES["digits"])
-    parity = peers.spikingjelly_parity(_write(graph, tmp_path), graph, x, export.DEFAULT_DT)
+    parity = peers.spikingjelly_parity(_write(graph, tmp_path), graph, x, export.DEFAULT_DT).to_dict()
     assert parity["neuron_layers_compared"] == parity["neuron_layers"] == 3
     assert parity["spike_mismatches"] == 0 and parity["spikes_compared"] > 0
     assert parity["max_logit_diff"] < 1e-5
@@ -45,7 +45,7 @@ def test_residual_network_with_per_step_head_through_spikingjelly_is_spike_exact
     nir_graph = export.to_nir(graph)
     assert len([e for e in nir_graph.edges if e[1] == "block_lif2"]) == 2  # the residual add is a fan-in
     assert "add" not in {type(n).__name__.lower() for n in nir_graph.nodes.values()}
-    parity = peers.spikingjelly_parity(_write(graph, tmp_path), graph, x, export.DEFAULT_DT)
+    parity = peers.spikingjelly_parity(_write(graph, tmp_path), graph, x, export.DEFAULT_DT).to_dict()
     assert parity["neuron_layers_compared"] == 3 and parity["spike_mismatches"] == 0
     assert parity["max_logit_diff"] < 1e-5
 
@@ -65,7 +65,7 @@ def test_snntorch_agrees_on_lif_resetting_to_zero(tmp_path, decay_input: bool) -
     pytest.importorskip("snntorch")
     graph, x = _deployable(_lif_net(decay_input), {}, (1, 8, 8))
     logits, spikes = peers.run_snntorch(_write(graph, tmp_path), graph, x)
-    measured = peers.compare(graph, x, logits, spikes)
+    measured = peers.compare(graph, x, logits, spikes, "snntorch").to_dict()
     assert measured["neuron_layers_compared"] == 1 and measured["spike_mismatches"] == 0
     assert measured["max_logit_diff"] < 1e-5
 

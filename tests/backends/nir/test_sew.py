@@ -28,7 +28,7 @@ def test_sew_resnet_through_spikingjelly_is_spike_exact(tmp_path, cnf: str) -> N
     nir_graph = export.to_nir(graph)
     path = tmp_path / "model.nir"
     nir.write(path, nir_graph)
-    parity = peers.spikingjelly_parity(path, graph, x, export.DEFAULT_DT)
+    parity = peers.spikingjelly_parity(path, graph, x, export.DEFAULT_DT).to_dict()
     assert parity["neuron_layers_compared"] == parity["neuron_layers"] > 0
     assert parity["spike_mismatches"] == 0 and parity["spikes_compared"] > 0
     assert parity["max_logit_diff"] < 1e-5 and parity["class_agreement"] == 1.0
@@ -39,7 +39,7 @@ def test_sew_resnet_through_spikingjelly_is_spike_exact(tmp_path, cnf: str) -> N
         assert (node.tau_syn == export.DEFAULT_DT).all() and (node.tau_mem == export.DEFAULT_DT).all()
     # Measured on the rewritten graph too, whose neurons include the AND/IAND neurons themselves.
     rewritten = rewrite_for_nir(graph)
-    logic = peers.spikingjelly_parity(path, rewritten, x, export.DEFAULT_DT)
+    logic = peers.spikingjelly_parity(path, rewritten, x, export.DEFAULT_DT).to_dict()
     pools = graph.of_op(Op.MAXPOOL)  # the stem's max pooling is an OR neuron there
     assert logic["neuron_layers_compared"] == logic["neuron_layers"] == parity["neuron_layers"] + len(products) + \
         len(pools)

@@ -31,8 +31,8 @@ def test_openvino_target_matches_the_reference(tmp_path, neuron_kind) -> None:
     assert section["files"] == ["model.xml", "model.bin", "openvino.config.json"]
     parity = section["parity"]
     assert parity["max_logit_diff"] <= ONNX_LOGIT_ATOL and parity["class_agreement"] == 1.0
-    assert parity["spike_flips"] == 0 and parity["spikes_compared"] > 0 and parity["passed"]
-    assert parity["precision"] == "f32" and section["config"]["INFERENCE_PRECISION_HINT"] == "f32"
+    assert parity["spike_mismatches"] == 0 and parity["spikes_compared"] > 0 and parity["passed"]
+    assert parity["arithmetic"] == "f32" and section["config"]["INFERENCE_PRECISION_HINT"] == "f32"
     config = json.loads((tmp_path / "openvino.config.json").read_text())
     assert config == {"device": "CPU", "config": section["config"]}
     runner = OpenVinoRunner(tmp_path / "model.xml", threads=1)  # the saved IR, read back on its own
