@@ -184,9 +184,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sca_beyond.json"))
     parser.add_argument("--ckpt-dir", type=Path, default=Path("runs/sca_beyond"))
+    parser.add_argument("--merge", type=Path, nargs="*", default=[],
+                        help="Only merge: add the runs of reports written by parallel processes (each its own --out) "
+                             "to --out, then write the table.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     study = Study(args.out, args.ckpt_dir)
+    for other in args.merge:
+        study.runs.update({k: v for k, v in json.loads(other.read_text())["runs"].items() if k not in study.runs})
+    if args.merge:
+        study.save(args.threads)
+        print(markdown(rows(study.runs)))
+        return
     args.ckpt_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for dataset in args.datasets:
