@@ -127,7 +127,8 @@ class Study:
                            machine={"cpus": os.cpu_count(), "threads": threads, "platform": platform.platform()})
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_text(json.dumps(self.report, indent=2))
-        self.out.with_suffix(".md").write_text(markdown(self.report["rows"]))
+        self.out.with_suffix(".md").write_text(summary_markdown(self.report["rows"]) + "\n"
+                                               + markdown(self.report["rows"]))
 
 
 def deployed(ckpt, pruned: bool) -> dict:
@@ -175,6 +176,22 @@ def markdown(table: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary_markdown(table: list[dict]) -> str:
+    """Mean ± sd over seeds: one row per method, one column per (dataset, keep); dense in every column."""
+    columns = [(d, k) for d in SETUPS for k in KEEPS if any(r["dataset"] == d for r in table)]
+    cell = {(r["dataset"], r["method"], r["keep"]): r for r in table}
+    lines = ["| method | " + " | ".join(f"{d} {k:.0%}" for d, k in columns) + " |", "|---|" + "---|" * len(columns)]
+    for method in METHODS:
+        cells = []
+        for dataset, keep in columns:
+            row = cell.get((dataset, method, 1.0 if method == "dense" else keep))
+            sd = "" if row is None or row["acc_sd"] is None else f" ± {row['acc_sd']:.1f}"
+            cells.append("-" if row is None else f"{row['acc_mean']:.1f}{sd} ({len(row['seeds'])})")
+        if any(c != "-" for c in cells):
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(SETUPS), choices=list(SETUPS))
@@ -194,7 +211,7 @@ def main() -> None:
         study.runs.update({k: v for k, v in json.loads(other.read_text())["runs"].items() if k not in study.runs})
     if args.merge:
         study.save(args.threads)
-        print(markdown(rows(study.runs)))
+        print(summary_markdown(rows(study.runs)))
         return
     args.ckpt_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
