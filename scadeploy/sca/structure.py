@@ -131,8 +131,13 @@ def select_masks(activity: dict[str, torch.Tensor], gamma_grad: dict[str, torch.
     return masks
 
 
+def regrown_channels(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per layer, the channels pruned under `old` that `new` keeps."""
+    return {k: ~old[k] & new[k] for k in new}
+
+
 def mask_changes(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, int]:
     """Over all layers: how many kept channels were pruned, and how many pruned ones came back."""
     pruned = sum(int((old[k] & ~new[k]).sum()) for k in new)
-    regrown = sum(int((~old[k] & new[k]).sum()) for k in new)
+    regrown = sum(int(rows.sum()) for rows in regrown_channels(old, new).values())
     return {"pruned": pruned, "regrown": regrown}

@@ -39,7 +39,7 @@ from scadeploy.sca.augment import random_crop_flip
 from scadeploy.sca.config import ConfigError, EpochStats, TrainConfig, TrainResult
 from scadeploy.sca.distill import Teacher, distillation_loss
 from scadeploy.sca.regrow import reinit_channels
-from scadeploy.sca.structure import mask_changes, ramped_budget, select_masks
+from scadeploy.sca.structure import mask_changes, ramped_budget, regrown_channels, select_masks
 
 EVAL_BATCH = 256
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all) on rank 0
@@ -213,11 +213,10 @@ class Trainer:
         new = select_masks(self.activity.scores(), self.gamma_grad.scores(), budget, self.config.floor,
                            self.masks, self.config.prune_only, self.config.ranking, self.config.min_keep)
         changes = mask_changes(self.masks, new)
-        regrown = {name: new[name] & ~self.masks[name] for name in new}
-        self.masks = new
+        old, self.masks = self.masks, new
         apply_masks(self.model, self.masks)
         if self.config.regrow_init == "reinit":
-            reinit_channels(self.model, self.optimizer, regrown, self.regrow_generator)
+            reinit_channels(self.model, self.optimizer, regrown_channels(old, new), self.regrow_generator)
         self.activity.reset()
         self.gamma_grad.reset()
         return changes
