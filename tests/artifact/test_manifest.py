@@ -117,7 +117,14 @@ def _set(path: str, value: object) -> dict:
     return manifest
 
 
-DELETE = object()
+class _Delete:
+    """Marks a field to remove; its repr is stable so every test worker collects the same ids."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE = _Delete()
 MALFORMED = [
     ("extra", 1, "unknown field 'extra'"),
     ("timesteps", DELETE, "timesteps is missing"),
