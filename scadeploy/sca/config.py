@@ -27,10 +27,13 @@ benchmarks/sca_study.py, results in benchmarks/results/sca_study.md and the READ
   moves 12.5% of the image; without it a review measured SCA at keep 0.2 94.2% against 88.2%.
 - `finetune`: epochs after the `epochs` of structure learning in which the masks are frozen, the
   pruned weights held at exactly zero after every step, and the learning rate restarted (fresh
-  momentum, cosine decay to 0), so the final widths are trained as such (the fine-tune phase of
+  momentum, cosine decay to 0 step by step), so the final widths are trained as such (the fine-tune phase of
   train-prune-fine-tune, Han et al., 2015). 0 is the paper's: the structure changes until the end.
 - `teacher`, `kd_weight`, `kd_temperature`: distillation from a trained checkpoint (distill.py).
 - `regrow_init`: "momentum" (the paper's) or "reinit" (regrow.py).
+- `bn_recalibrate`: BN statistics re-estimated on that many training batches before every
+  evaluation, so the evaluated and the saved network carry the statistics of its current weights
+  and masks (recalibrate.py). 0 is the paper's: the running averages of training.
 Measured in benchmarks/sca_beyond.py (benchmarks/results/sca_beyond.md).
 """
 
@@ -111,6 +114,7 @@ class TrainConfig:
     kd_weight: float = 0.5  # share of the distillation term in the loss (with a teacher)
     kd_temperature: float = 4.0
     regrow_init: str = "momentum"  # see REGROW_INITS in regrow.py; "momentum" is the paper's
+    bn_recalibrate: int = 0  # training batches that re-estimate BN statistics before each evaluation (0: none)
     device: str = "cpu"
     model_kwargs: dict = field(default_factory=dict)  # e.g. smaller widths for tests
 
@@ -164,6 +168,8 @@ class TrainConfig:
              f"warm-up must be 0 or more epochs and fewer than the {self.epochs} epochs, got {self.warmup}",
              "the structure needs at least one update after the warm-up"),
             (self.ramp >= 0, f"ramp must be 0 (the target at once) or a number of updates, got {self.ramp}", None),
+            (self.bn_recalibrate >= 0,
+             f"BN recalibration must be 0 (none) or a number of batches, got {self.bn_recalibrate}", None),
             (self.finetune >= 0, f"fine-tuning must be 0 or more epochs, got {self.finetune}", None),
             (self.finetune_lr is None or self.finetune_lr > 0,
              f"fine-tuning learning rate must be positive, got {self.finetune_lr}", None),

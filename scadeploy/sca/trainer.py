@@ -3,9 +3,10 @@
 Per epoch: train on every batch (recording channel activity at the prunable neurons, and
 |dL/d gamma| over the last `grad_window` batches, or all of them for 0), step the lr schedule, then
 recompute the masks from scratch and apply them once (conv filter, BN gamma and beta of pruned
-channels set to 0), then evaluate. `finetune` epochs follow with the masks frozen (re-applied after
-every step, so pruned weights stay exactly zero), a fresh optimizer and a cosine-decayed restarted
-lr. NOTE: while a pruned channel's filter is exactly zero, dL/d gamma and dL/dW are exactly zero
+channels set to 0), then (with `bn_recalibrate`) re-estimate the BN statistics, then evaluate.
+`finetune` epochs follow with the masks frozen (re-applied after every step, so pruned weights stay
+exactly zero), a fresh optimizer and a restarted lr decayed to 0 along a cosine, step by step.
+NOTE: while a pruned channel's filter is exactly zero, dL/d gamma and dL/dW are exactly zero
 (its BN input is zero); beta still trains but moves neither. Only the optimizer momentum kept from
 before the pruning lets the filter and gamma drift, which is what makes the regrowth signal
 non-zero; so the optimizer state is kept on purpose (`regrow_init` "reinit" restarts what regrows).
@@ -38,6 +39,7 @@ from scadeploy.sca.activity import ActivityRecorder, GammaGradRecorder, neuron_a
 from scadeploy.sca.augment import random_crop_flip
 from scadeploy.sca.config import ConfigError, EpochStats, TrainConfig, TrainResult
 from scadeploy.sca.distill import Teacher, distillation_loss
+from scadeploy.sca.recalibrate import recalibrate_batch_norm
 from scadeploy.sca.regrow import reinit_channels
 from scadeploy.sca.structure import mask_changes, ramped_budget, regrown_channels, select_masks
 
@@ -107,6 +109,7 @@ class Trainer:
         self.masks = full_masks(self.model)
         self.order_generator = torch.Generator().manual_seed(config.seed)
         self.augment_generator = torch.Generator().manual_seed(config.seed + 1 + distributed.rank())
+        self.recalibrate_generator = torch.Generator().manual_seed(config.seed + 104729)
 
     def _optimizer(self, lr: float) -> torch.optim.SGD:
         return torch.optim.SGD(self.model.parameters(), lr=lr, momentum=self.config.momentum,
@@ -123,13 +126,17 @@ class Trainer:
         return teacher
 
     def start_finetune(self) -> None:
-        """Freeze the structure and restart the lr: fresh momentum, cosine decay to 0 over the fine-tune epochs."""
+        """Freeze the structure and restart the lr: fresh momentum, cosine decay to 0 over the fine-tune steps.
+
+        Stepped per batch, so the last epoch ends at lr 0 instead of running at a quarter of the restart lr.
+        """
         self.frozen = True
         apply_masks(self.model, self.masks)
         if self.activity is not None:  # no more structure updates: stop replaying the neurons
             self.activity.remove()
         self.optimizer = self._optimizer(self.config.finetune_lr)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.config.finetune)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=self.config.finetune * self._steps_per_epoch())
 
     def run(self, on_step: StepCallback | None, on_epoch: EpochCallback | None) -> TrainResult:
         start = time.perf_counter()
@@ -140,13 +147,15 @@ class Trainer:
                 self.start_finetune()
             lr = self.optimizer.param_groups[0]["lr"]
             loss, train_acc = self.train_epoch(epoch, on_step)
-            self.scheduler.step()
+            if not self.frozen:  # the fine-tuning schedule steps per batch
+                self.scheduler.step()
             changes = {"pruned": 0, "regrown": 0}
             if self.budget and not self.frozen and epoch > self.config.warmup:
                 changes = self.update_structure(epoch - self.config.warmup)
             elif self.budget and not self.frozen:  # a dense warm-up epoch: its signals are not carried forward
                 self.activity.reset()
                 self.gamma_grad.reset()
+            self.recalibrate()
             test_acc = self.evaluate()
             kept = {name: int(mask.sum()) for name, mask in self.masks.items()}
             stats = EpochStats(epoch, lr, loss, train_acc, test_acc, kept, sum(kept.values()),
@@ -188,6 +197,7 @@ class Trainer:
             self.optimizer.step()
             if self.frozen:
                 apply_masks(self.model, self.masks)
+                self.scheduler.step()
             functional.reset_net(self.model)
             totals += torch.tensor([loss.item() * len(y), (out.argmax(1) == y).sum().item(), len(y)],
                                    dtype=torch.float64)
@@ -220,6 +230,13 @@ class Trainer:
         self.activity.reset()
         self.gamma_grad.reset()
         return changes
+
+    def recalibrate(self) -> None:
+        """Re-estimate the BN statistics for the weights and masks as they are now (`bn_recalibrate` batches)."""
+        cfg = self.config
+        if cfg.bn_recalibrate:
+            recalibrate_batch_norm(self.model, self.train_set[0], cfg.timesteps, cfg.batch_size, cfg.bn_recalibrate,
+                                   self.recalibrate_generator, self.device)
 
     @torch.no_grad()
     def evaluate(self) -> float:

@@ -36,7 +36,8 @@ def test_every_recipe_option_still_strips_exactly(tmp_path):
     assert invoke("train", "--epochs", "1", *SMALL_DIGITS, "-o", str(teacher)).exit_code == 0
     path = tmp_path / "student.pt"
     result = invoke("train", "--keep", "0.2", "--epochs", "2", "--ramp", "2", "--finetune", "1",
-                    "--regrow-init", "reinit", "--teacher", str(teacher), "--kd-weight", "0.7", *SMALL_DIGITS,
+                    "--regrow-init", "reinit", "--teacher", str(teacher), "--kd-weight", "0.7", "--bn-recalibrate", "3",
+                    *SMALL_DIGITS,
                     "-o", str(path), "--json")
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["history"]) == 3
@@ -44,6 +45,7 @@ def test_every_recipe_option_still_strips_exactly(tmp_path):
     compiled, _ = compile_checkpoint(path, tmp_path / "out")
     assert compiled.report.kept == [] and compiled.parity.exact
     assert ckpt.meta["config"]["teacher"] == str(teacher) and ckpt.meta["config"]["finetune"] == 1
+    assert ckpt.meta["config"]["bn_recalibrate"] == 3
 
 
 def test_train_prints_epoch_lines(tmp_path):

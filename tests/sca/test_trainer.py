@@ -155,6 +155,7 @@ def test_finetune_freezes_the_structure_restarts_the_lr_and_keeps_pruned_weights
     history = trainer.run(None, None).history
     assert [h.epoch for h in history] == [1, 2, 3, 4]
     assert history[2].lr == pytest.approx(0.02) and history[3].lr < history[2].lr  # restarted, then cosine
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # decayed per step, to 0
     assert [h.pruned + h.regrown for h in history[2:]] == [0, 0]  # no structure update while fine-tuning
     assert history[2].kept == history[1].kept == history[3].kept
     for weight, gamma, beta in _pruned_params(trainer.model, trainer.masks):
@@ -183,6 +184,7 @@ def test_reinit_restarts_what_regrows():
     ({"kd_weight": 1.5}, "distillation weight"),
     ({"kd_temperature": 0.0}, "distillation temperature"),
     ({"regrow_init": "random"}, "unknown regrow_init"),
+    ({"bn_recalibrate": -1}, "BN recalibration must be"),
 ])
 def test_options_beyond_the_paper_are_checked(options, message):
     with pytest.raises(ConfigError, match=message):
