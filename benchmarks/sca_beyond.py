@@ -10,12 +10,17 @@ total epochs (structure learning plus fine-tuning), last-epoch test accuracy:
   regrown channels resume from their momentum, no fine-tuning, no teacher);
 - sca-best: the best recipe found (BEST below);
 - prune-only: sca-best without regrowth (pruned channels never return);
-- scratch: a dense network of sca-best's final widths trained from scratch;
+- scratch: a dense network of sca-best's final widths trained from scratch (BN recalibrated as sca-best's);
 - scratch-kd: the same with the dense teacher (the fair control for distillation);
-- no-kd, no-finetune, no-reinit, no-ramp: sca-best with one option returned to the paper's (ablation).
+- scratch-long: scratch for the dense epochs plus sca-best's, the compute sca-best used in all (it
+  starts from the dense model): the fair control for the warm start;
+- no-init, no-kd, no-finetune, no-reinit, no-ramp, no-recal: sca-best with one option returned to
+  the paper's (ablation).
 Every pruned checkpoint is compiled (`compile_model`) and must strip exactly: every masked
 channel certified silent and removed, stripped vs masked exact. Finished runs are saved at once
-and skipped on a rerun, so the study can be stopped and resumed; checkpoints live in --ckpt-dir.
+and skipped on a rerun while their recorded config is still the one the study would run (a changed
+recipe reruns what it changes), so the study can be stopped and resumed; checkpoints live in --ckpt-dir.
+The tables show only runs of the current recipe; the others stay in the JSON, listed as superseded.
 """
 
 from __future__ import annotations
@@ -44,12 +49,15 @@ SETUPS = {
 }
 KEEPS = (0.2, 0.1)
 PAPER = {"ranking": "paper"}
-# The measured best recipe (see the ablation rows): per-layer mean ranking, a ramp over half the
-# structure-learning epochs, a fine-tuning phase, regrown channels re-initialised, the dense teacher.
-BEST = {"ranking": "layer_mean", "ramp_fraction": 0.5, "finetune": True, "regrow_init": "reinit", "teacher": True}
-ABLATIONS = {"no-kd": {"teacher": False}, "no-finetune": {"finetune": False},
-             "no-reinit": {"regrow_init": "momentum"}, "no-ramp": {"ramp_fraction": 0.0}}
-METHODS = ("dense", "sca-best", "scratch", "scratch-kd", "paper", "prune-only", *ABLATIONS)
+# The measured best recipe (see the ablation rows): start from the dense model's weights at a lower lr,
+# per-layer mean ranking, a ramp over half the structure-learning epochs, a fine-tuning phase, regrown
+# channels re-initialised, the dense teacher, BN statistics recalibrated before every evaluation.
+BEST = {"init": True, "lr": 0.02, "ranking": "layer_mean", "ramp_fraction": 0.5, "finetune": True,
+        "regrow_init": "reinit", "teacher": True, "bn_recalibrate": 16}
+ABLATIONS = {"no-init": {"init": False, "lr": None}, "no-kd": {"teacher": False}, "no-finetune": {"finetune": False},
+             "no-reinit": {"regrow_init": "momentum"}, "no-ramp": {"ramp_fraction": 0.0},
+             "no-recal": {"bn_recalibrate": 0}}
+METHODS = ("dense", "sca-best", "scratch", "scratch-kd", "scratch-long", "paper", "prune-only", *ABLATIONS)
 PRUNED = ("sca-best", "paper", "prune-only", *ABLATIONS)
 SYNOPS_SAMPLES = 64
 
@@ -92,24 +100,32 @@ class Study:
         total = epochs + finetune
         if method == "dense":
             return TrainConfig(seed=seed, epochs=total, model_kwargs=kwargs, **setup)
-        if method in ("scratch", "scratch-kd"):
+        if method in ("scratch", "scratch-kd", "scratch-long"):
             source = self.runs.get(self.key(dataset, "sca-best", keep, seed))
             teacher = self.teacher(dataset, seed)
             if source is None or (method == "scratch-kd" and teacher is None):
                 return None
             kwargs[MODEL_WIDTH_ARG[setup["model"]]] = list(source["kept"].values())
-            return TrainConfig(seed=seed, epochs=total, model_kwargs=kwargs,
+            epochs_run = 2 * total if method == "scratch-long" else total  # dense (total) + sca-best (total)
+            return TrainConfig(seed=seed, epochs=epochs_run, model_kwargs=kwargs, bn_recalibrate=BEST["bn_recalibrate"],
                                teacher=str(teacher) if method == "scratch-kd" else None, **setup)
         options = recipe(method)
         use_teacher, use_finetune = options.pop("teacher", False), options.pop("finetune", False)
+        use_init = options.pop("init", False)
         teacher = self.teacher(dataset, seed)
-        if use_teacher and teacher is None:
+        if (use_teacher or use_init) and teacher is None:
             return None
         structure_epochs = epochs if use_finetune else total
         options["ramp"] = round(options.pop("ramp_fraction", 0.0) * epochs)
         return TrainConfig(seed=seed, keep_ratio=keep, epochs=structure_epochs,
                            finetune=finetune if use_finetune else 0, model_kwargs=kwargs,
-                           teacher=str(teacher) if use_teacher else None, **setup, **options)
+                           teacher=str(teacher) if use_teacher else None, init=str(teacher) if use_init else None,
+                           **setup, **options)
+
+    def is_done(self, key: str, config: TrainConfig) -> bool:
+        """The run is recorded with this very config (fields it predates read as their defaults)."""
+        run = self.runs.get(key)
+        return run is not None and TrainConfig().to_dict() | run["config"] == config.to_dict()
 
     def run(self, key: str, config: TrainConfig) -> dict:
         start = time.perf_counter()
@@ -122,8 +138,16 @@ class Study:
                "history": [round(h.test_accuracy, 2) for h in result.history]}
         return row | deployed(result.checkpoint, pruned=config.budget is not None)
 
+    def is_current(self, key: str) -> bool:
+        """The recorded run is what the study would run now (its dependencies included)."""
+        dataset, method, keep, seed = key.split("/")
+        config = self.config(dataset, method, None if method == "dense" else float(keep), int(seed))
+        return config is not None and self.is_done(key, config)
+
     def save(self, threads: int) -> None:
-        self.report.update(rows=rows(self.runs), setups=SETUPS, best=BEST, ablations=ABLATIONS,
+        current = {key: run for key, run in self.runs.items() if self.is_current(key)}
+        self.report.update(rows=rows(current), superseded=sorted(set(self.runs) - set(current)), setups=SETUPS,
+                           best=BEST, ablations=ABLATIONS,
                            machine={"cpus": os.cpu_count(), "threads": threads, "platform": platform.platform()})
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_text(json.dumps(self.report, indent=2))
@@ -202,16 +226,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sca_beyond.json"))
     parser.add_argument("--ckpt-dir", type=Path, default=Path("runs/sca_beyond"))
     parser.add_argument("--merge", type=Path, nargs="*", default=[],
-                        help="Only merge: add the runs of reports written by parallel processes (each its own --out) "
-                             "to --out, then write the table.")
+                        help="Only merge: take the runs of reports written by parallel processes (each its own --out) "
+                             "that --out lacks or holds only under an older recipe, then write the table.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     study = Study(args.out, args.ckpt_dir)
-    for other in args.merge:
-        study.runs.update({k: v for k, v in json.loads(other.read_text())["runs"].items() if k not in study.runs})
+    others = [json.loads(other.read_text())["runs"] for other in args.merge]
+    for _ in range(2):  # twice: a scratch run is current only once the sca-best run it follows has been taken
+        for runs in others:
+            study.runs.update({k: v for k, v in runs.items() if k not in study.runs or not study.is_current(k)})
     if args.merge:
         study.save(args.threads)
-        print(summary_markdown(rows(study.runs)))
+        print(summary_markdown(study.report["rows"]))
         return
     args.ckpt_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
@@ -219,19 +245,20 @@ def main() -> None:
             for method in args.methods:
                 for keep in (None,) if method == "dense" else args.keeps:
                     key = study.key(dataset, method, keep, seed)
-                    needs_file = method == "dense" and not study.checkpoint_path(key).exists()
-                    if key in study.runs and not needs_file:
-                        continue
                     config = study.config(dataset, method, keep, seed)
                     if config is None:
                         print(f"{key}: waits for the run it depends on", flush=True)
+                        continue
+                    needs_file = method == "dense" and not study.checkpoint_path(key).exists()
+                    if study.is_done(key, config) and not needs_file:
                         continue
                     study.runs[key] = study.run(key, config)
                     run = study.runs[key]
                     print(f"{key}: {run['acc']:.2f}%  kept {list(run['kept'].values())}  "
                           f"strips {run.get('strips_exactly', '-')}  {run['seconds']:.0f} s", flush=True)
                     study.save(args.threads)
-    print(markdown(rows(study.runs)))
+    study.save(args.threads)
+    print(markdown(study.report["rows"]))
 
 
 if __name__ == "__main__":

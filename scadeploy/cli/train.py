@@ -75,6 +75,9 @@ def epoch_line(stats: EpochStats, epochs: int) -> str:
 @click.option("--regrow-init", default="momentum", show_default=True, type=click.Choice(list(REGROW_INITS)),
               help="momentum: a regrown channel resumes where its momentum left it (the paper's); reinit: fresh "
                    "filter, BN and momentum.")
+@click.option("--init", type=click.Path(dir_okay=False, exists=True),
+              help="Checkpoint of the same model and widths (e.g. the dense model) whose weights training starts "
+                   "from, instead of a random initialisation.")
 @click.option("--bn-recalibrate", default=0, show_default=True, type=int, metavar="BATCHES",
               help="Re-estimate batch-norm statistics on this many training batches before every evaluation, so "
                    "the saved network carries the statistics of its final weights and masks; 0: the paper's.")
@@ -97,7 +100,7 @@ def command(output: str, force: bool, as_json: bool, widths: tuple[int, ...], **
       scadeploy train --model vgg_mnist --dataset mnist5k --keep 0.2 -o mnist.pt
       scadeploy train --model vgg_mnist_wide --dataset mnist5k --epochs 12 -o dense.pt
       scadeploy train --model vgg_mnist_wide --dataset mnist5k --keep 0.2 --ramp 4 --finetune 4 \\
-          --teacher dense.pt --regrow-init reinit --bn-recalibrate 16 -o sca.pt
+          --teacher dense.pt --init dense.pt --lr 0.02 --regrow-init reinit --bn-recalibrate 16 -o sca.pt
       scadeploy train --model vgg16 --dataset cifar10 --data-dir data --keep 0.3 -o vgg.pt
       torchrun --nproc_per_node 2 -m scadeploy train --keep 0.3 -o digits.pt
     """

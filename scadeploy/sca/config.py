@@ -31,6 +31,7 @@ benchmarks/sca_study.py, results in benchmarks/results/sca_study.md and the READ
   train-prune-fine-tune, Han et al., 2015). 0 is the paper's: the structure changes until the end.
 - `teacher`, `kd_weight`, `kd_temperature`: distillation from a trained checkpoint (distill.py).
 - `regrow_init`: "momentum" (the paper's) or "reinit" (regrow.py).
+- `init`: the run starts from a trained checkpoint's weights, e.g. the dense model (warm_start.py).
 - `bn_recalibrate`: BN statistics re-estimated on that many training batches before every
   evaluation, so the evaluated and the saved network carry the statistics of its current weights
   and masks (recalibrate.py). 0 is the paper's: the running averages of training.
@@ -114,6 +115,7 @@ class TrainConfig:
     kd_weight: float = 0.5  # share of the distillation term in the loss (with a teacher)
     kd_temperature: float = 4.0
     regrow_init: str = "momentum"  # see REGROW_INITS in regrow.py; "momentum" is the paper's
+    init: str | None = None  # checkpoint of the same model whose weights the run starts from (None: random)
     bn_recalibrate: int = 0  # training batches that re-estimate BN statistics before each evaluation (0: none)
     device: str = "cpu"
     model_kwargs: dict = field(default_factory=dict)  # e.g. smaller widths for tests

@@ -42,6 +42,7 @@ from scadeploy.sca.distill import Teacher, distillation_loss
 from scadeploy.sca.recalibrate import recalibrate_batch_norm
 from scadeploy.sca.regrow import reinit_channels
 from scadeploy.sca.structure import mask_changes, ramped_budget, regrown_channels, select_masks
+from scadeploy.sca.warm_start import load_initial_weights
 
 EVAL_BATCH = 256
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all) on rank 0
@@ -90,7 +91,11 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.train_set = load_dataset(config.dataset, True, config.data_dir).tensors
         self.test_set = load_dataset(config.dataset, False, config.data_dir).tensors
-        self.model = build_model(config.model, **model_kwargs(config)).to(device)
+        self.model = build_model(config.model, **model_kwargs(config))
+        if config.init is not None:
+            load_initial_weights(self.model, config.init, {"name": config.model, "kwargs": model_kwargs(config)},
+                                 config.dataset)
+        self.model = self.model.to(device)
         for module in self.model.modules():
             if isinstance(module, BaseNode):  # activity is replayed by hooks; v_seq storage is slow
                 module.store_v_seq = False
