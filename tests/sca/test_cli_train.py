@@ -37,6 +37,7 @@ def test_every_recipe_option_still_strips_exactly(tmp_path):
     path = tmp_path / "student.pt"
     result = invoke("train", "--keep", "0.2", "--epochs", "2", "--ramp", "2", "--finetune", "1",
                     "--regrow-init", "reinit", "--teacher", str(teacher), "--kd-weight", "0.7", "--bn-recalibrate", "3",
+                    "--init", str(teacher),
                     *SMALL_DIGITS,
                     "-o", str(path), "--json")
     assert result.exit_code == 0, result.output
@@ -45,7 +46,7 @@ def test_every_recipe_option_still_strips_exactly(tmp_path):
     compiled, _ = compile_checkpoint(path, tmp_path / "out")
     assert compiled.report.kept == [] and compiled.parity.exact
     assert ckpt.meta["config"]["teacher"] == str(teacher) and ckpt.meta["config"]["finetune"] == 1
-    assert ckpt.meta["config"]["bn_recalibrate"] == 3
+    assert ckpt.meta["config"]["bn_recalibrate"] == 3 and ckpt.meta["config"]["init"] == str(teacher)
 
 
 def test_train_prints_epoch_lines(tmp_path):
